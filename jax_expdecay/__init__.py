@@ -1,0 +1,19 @@
+"""Keras's ExponentialDecay learning-rate schedule for JAX and Optax, exact and sweepable."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from ._config import ExponentialDecayConfig as ExponentialDecayConfig
+from ._schedule import ExponentialDecay as ExponentialDecay
+from ._schedule import exponential_decay as exponential_decay
+
+try:
+    __version__ = version("jax_expdecay")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0+unknown"
+
+__all__ = (
+    "ExponentialDecay",
+    "ExponentialDecayConfig",
+    "__version__",
+    "exponential_decay",
+)
