@@ -224,7 +224,9 @@ def traced_consts(init: Any, d: Any, rate: Any, tb: Any, staircase: bool, p: _Pr
 # The kernel.
 # ----------------------------------------------------------------------------------------
 def _two_sum(a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
-    s = a + b
+    # Knuth's TwoSum. The barrier stops XLA's algebraic simplifier from rewriting
+    # (a + b) - a into b, which would silently drop the rounding error we are after.
+    s = jax.lax.optimization_barrier(a + b)
     bb = s - a
     return s, (a - (s - bb)) + (b - bb)
 

@@ -1,0 +1,55 @@
+"""Exact oracles: stairs with Python integers/fractions, values with mpmath."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import mpmath
+import numpy as np
+
+mpmath.mp.prec = 160
+
+
+def exact_p(step, d: int, staircase: bool, tb: int = 0) -> Fraction | None:
+    """The exact exponent p, or None while the schedule holds (s <= 0)."""
+    s = Fraction(step) - tb
+    if s <= 0:
+        return None
+    return Fraction(math.floor(s / d)) if staircase else s / d
+
+
+def exact_lr(init, d, rate, step, staircase=False, tb=0, end_value=None) -> mpmath.mpf:
+    """``init * rate ** p`` in 160-bit arithmetic from the exact double hyperparameters."""
+    init_m = mpmath.mpf(float(init))
+    p = exact_p(step, int(d), staircase, int(tb))
+    if p is None:
+        val = init_m
+    elif float(rate) == 0.0:
+        val = init_m if p == 0 else mpmath.mpf(0)
+    else:
+        val = init_m * mpmath.power(mpmath.mpf(float(rate)), mpmath.mpf(p.numerator) / p.denominator)
+    if end_value is not None:
+        ev = mpmath.mpf(float(end_value))
+        val = mpmath.mpf(max(val, ev)) if float(rate) < 1 else mpmath.mpf(min(val, ev))
+    return val
+
+
+def ulp_error(got, exact: mpmath.mpf, dtype) -> float:
+    """|got - exact| in units of the spacing of ``exact`` rounded to ``dtype``.
+
+    Exact values below the smallest normal number are measured against that number's
+    spacing scaled up, i.e. in absolute terms: the result is |got - exact| / tiny.
+    """
+    dtype = np.dtype(dtype)
+    info = np.finfo(dtype)
+    got_m = mpmath.mpf(float(got)) if np.isfinite(float(got)) else float(got)
+    ex_f = float(exact) if abs(exact) < 1e308 else math.copysign(math.inf, exact)
+    rounded = np.asarray(ex_f).astype(dtype)
+    if not np.isfinite(rounded):
+        return 0.0 if float(got) == float(rounded) else math.inf
+    if not np.isfinite(float(got)):
+        return math.inf
+    if abs(exact) < float(info.tiny):
+        return float(abs(got_m - exact) / mpmath.mpf(float(info.tiny)))
+    return float(abs(got_m - exact) / mpmath.mpf(float(np.spacing(np.abs(rounded)))))
