@@ -305,14 +305,16 @@ def evaluate(
     if staircase:
         n = n // c.d
         decayed = n > 0
+        unchanged = hold | ~decayed  # rate ** 0: exactly the initial rate
     else:
         decayed = ~hold
+        unchanged = hold
+    unchanged = unchanged | (c.k_hi == 0)  # decay_rate == 1 (or 0, masked below)
     hi, lo = exponent(n, frac, c, p)
     y = jnp.exp(hi)
-    val = jnp.where(jnp.isinf(y), y, y + y * lo) * c.sign
-    val = jnp.where(c.zero & decayed, jnp.zeros((), p.float_dtype), val)
-    out = val.astype(out_dtype)
-    out = jnp.where(hold, jnp.asarray(init).astype(out_dtype), out)
+    val = (jnp.where(jnp.isinf(y), y, y + y * lo) * c.sign).astype(out_dtype)
+    out = jnp.where(unchanged, jnp.asarray(init).astype(out_dtype), val)
+    out = jnp.where(c.zero & decayed, jnp.zeros((), out_dtype), out)
     if end_value is not None:
         ev = jnp.asarray(end_value).astype(out_dtype)
         out = jnp.where(c.floor, jnp.maximum(out, ev), jnp.minimum(out, ev))

@@ -53,3 +53,19 @@ def ulp_error(got, exact: mpmath.mpf, dtype) -> float:
     if abs(exact) < float(info.tiny):
         return float(abs(got_m - exact) / mpmath.mpf(float(info.tiny)))
     return float(abs(got_m - exact) / mpmath.mpf(float(np.spacing(np.abs(rounded)))))
+
+
+def exact_array(init, d, rate, steps, staircase=False, tb=0, end_value=None) -> list:
+    """``exact_lr`` over an iterable of steps (a list of mpf)."""
+    return [exact_lr(init, d, rate, s, staircase, tb, end_value) for s in steps]
+
+
+def ulps(got, exact: list, dtype) -> np.ndarray:
+    """Vectorised ``ulp_error`` (exact values given as mpf)."""
+    got = np.asarray(got).reshape(-1)
+    return np.asarray([ulp_error(g, e, dtype) for g, e in zip(got, exact, strict=True)])
+
+
+def exact_stair(step: int, d: int, tb: int = 0) -> int:
+    """floor((step - tb) / d) with Python integers (0 while holding)."""
+    return max(0, (int(step) - int(tb)) // int(d))
