@@ -152,6 +152,23 @@ def _validate(cfg: ExponentialDecayConfig) -> None:
         ) from None
 
 
+def _broadcast_batch(cfg: ExponentialDecayConfig) -> None:
+    """A batch config (some field is a non-0-d array) gets every numeric field as an
+    array of the common shape, so that ``vmap(in_axes=0)`` maps all of them."""
+    names = [f for f in _FIELDS[:6] if f != "staircase" and getattr(cfg, f) is not None]
+    values = [getattr(cfg, f) for f in names]
+    if any(_is_tracer(v) for v in values) or not any(np.ndim(v) > 0 for v in values):
+        return
+    shape = np.broadcast_shapes(*(np.shape(v) for v in values))
+    for f, v in zip(names, values, strict=True):
+        if isinstance(v, np.ndarray | np.generic):
+            arr = np.array(np.broadcast_to(v, shape))
+        else:
+            kind = np.int64 if f in ("decay_steps", "transition_begin") else np.float64
+            arr = np.full(shape, v, dtype=kind)
+        object.__setattr__(cfg, f, arr)
+
+
 @jax.tree_util.register_pytree_with_keys_class
 @dataclasses.dataclass(frozen=True, eq=False)
 class ExponentialDecayConfig:
@@ -206,6 +223,7 @@ class ExponentialDecayConfig:
         for key, value in norm.items():
             object.__setattr__(self, key, value)
         _validate(self)
+        _broadcast_batch(self)
 
     # -- value semantics -------------------------------------------------------------
     def __eq__(self, other: object) -> bool:

@@ -45,7 +45,8 @@ def ulp_error(got, exact: mpmath.mpf, dtype) -> float:
     info = np.finfo(dtype)
     got_m = mpmath.mpf(float(got)) if np.isfinite(float(got)) else float(got)
     ex_f = float(exact) if abs(exact) < 1e308 else math.copysign(math.inf, exact)
-    rounded = np.asarray(ex_f).astype(dtype)
+    with np.errstate(over="ignore"):
+        rounded = np.asarray(ex_f).astype(dtype)
     if not np.isfinite(rounded):
         return 0.0 if float(got) == float(rounded) else math.inf
     if not np.isfinite(float(got)):
