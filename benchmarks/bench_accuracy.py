@@ -1,0 +1,105 @@
+"""Accuracy of ours vs optax, Keras 3 (JAX backend) and the bare float32 kernel, under jit,
+against exact values (mpmath), in float32.
+
+Run:  python benchmarks/bench_accuracy.py
+
+Grid: decay_rate in {0.96, 0.5, 0.9999, 0.999999, 1.05, 0.1} x decay_steps in
+{1, 3, 7, 41, 47, 61, 1000, 10**5} x staircase in {False, True}, initial rate 0.1, int32
+steps log-uniform on [1, 2**31 - 1] plus stair boundaries k*d-1, k*d, k*d+1, and the growth
+schedule 1e-6 * 1.05 ** (step / 1000) near step 1.84M. Prints, per contender: worst and
+median error in float32 ulp (over finite, non-zero results), the share of points off by more than 0.1%, wrong stairs
+(staircase points whose value is nearer another stair than the right one), and inf/0
+results where the exact value is a finite normal float32.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import jax
+import jax.numpy as jnp
+import keras
+import mpmath
+import numpy as np
+import optax
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+from reference import exact_lr, ulp_error  # noqa: E402
+
+import jax_expdecay  # noqa: E402
+
+RATES = (0.96, 0.5, 0.9999, 0.999999, 1.05, 0.1)
+DECAY_STEPS = (1, 3, 7, 41, 47, 61, 1000, 10**5)
+TINY, BIG = float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max)
+
+
+def steps_for(d: int) -> np.ndarray:
+    rng = np.random.default_rng(d)
+    logu = np.exp(rng.uniform(0, math.log(2**31 - 1), 30)).astype(np.int64)
+    k = np.unique(np.geomspace(1, (2**31 - 2) // d, 10).astype(np.int64))
+    bounds = (k[:, None] * d + np.array([-1, 0, 1])).ravel()
+    s = np.unique(np.concatenate([logu, bounds, [0, 2**24 - 1, 2**24, 2**24 + 1, 2**31 - 1]]))
+    return s[(s >= 0) & (s < 2**31)].astype(np.int32)
+
+
+def contenders(init, d, rate, staircase):
+    keras_s = keras.optimizers.schedules.ExponentialDecay(init, d, rate, staircase)
+    c = np.float32(math.log(rate) / d)
+    return {
+        "jax_expdecay": jax.jit(jax_expdecay.exponential_decay(init, d, rate, staircase)),
+        "optax": jax.jit(optax.exponential_decay(init, d, rate, staircase=staircase)),
+        "keras": jax.jit(lambda s: keras_s(s)),
+        "bare f32": jax.jit(
+            lambda s: jnp.float32(init) * jnp.exp(
+                (jnp.floor(s.astype(jnp.float32) / d) * d if staircase else s.astype(jnp.float32))
+                * c
+            )
+        ),
+    }
+
+
+def main() -> None:
+    stats: dict[str, dict[str, list]] = {}  # over points whose exact value is normal
+    cases = [(0.1, d, r, st) for r in RATES for d in DECAY_STEPS for st in (False, True)]
+    cases.append((1e-6, 1000, 1.05, False))
+    n_points = 0
+    for init, d, rate, staircase in cases:
+        steps = steps_for(d)
+        if init == 1e-6:
+            steps = np.arange(1_800_000, 1_900_000, 1_000, dtype=np.int32)
+        exact = [exact_lr(init, d, rate, int(s), staircase) for s in steps]
+        n_points += len(steps)
+        for name, fn in contenders(init, d, rate, staircase).items():
+            got = np.asarray(fn(steps), np.float32)
+            st_ = stats.setdefault(name, {"ulp": [], "rel": [], "wrong": [], "sat": []})
+            for g, e in zip(got, exact, strict=True):
+                if not TINY <= abs(e) <= BIG:
+                    continue  # out of float32's normal range: saturation is correct there
+                st_["sat"].append(not np.isfinite(g) or g == 0)
+                if st_["sat"][-1]:
+                    continue
+                st_["ulp"].append(ulp_error(g, e, np.float32))
+                st_["rel"].append(abs(float(g) / float(e) - 1))
+                if staircase and abs(math.log(rate)) > 1e-5:
+                    off = float(mpmath.log(mpmath.mpf(float(g)) / e)) / math.log(rate)
+                    st_["wrong"].append(round(off) != 0)
+    n_normal = len(stats["jax_expdecay"]["sat"])
+    print(f"# {n_points} points ({n_normal} with a normal float32 exact value), "
+          f"{len(cases)} schedules, float32 output, under jax.jit")
+    print(f"{'contender':<13} {'worst ulp':>12} {'median ulp':>10} {'>0.1% off':>10} "
+          f"{'wrong stairs':>12} {'inf/0 where finite':>18}")
+    for name, s in stats.items():
+        u = np.asarray(s["ulp"])
+        print(
+            f"{name:<13} {u.max():12.4g} {np.median(u):10.3g} "
+            f"{np.mean(np.asarray(s['rel']) > 1e-3) * 100:9.2f}% "
+            f"{sum(s['wrong']):5d} of {len(s['wrong']):<5d} {sum(s['sat']):18d}"
+        )
+
+
+if __name__ == "__main__":
+    main()
