@@ -28,9 +28,9 @@ import numpy as np
 import optax
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-from reference import exact_lr, ulp_error  # noqa: E402
+from reference import exact_lr, ulp_error
 
-import jax_expdecay  # noqa: E402
+import jax_expdecay
 
 RATES = (0.96, 0.5, 0.9999, 0.999999, 1.05, 0.1)
 DECAY_STEPS = (1, 3, 7, 41, 47, 61, 1000, 10**5)
@@ -54,9 +54,16 @@ def contenders(init, d, rate, staircase):
         "optax": jax.jit(optax.exponential_decay(init, d, rate, staircase=staircase)),
         "keras": jax.jit(lambda s: keras_s(s)),
         "bare f32": jax.jit(
-            lambda s: jnp.float32(init) * jnp.exp(
-                (jnp.floor(s.astype(jnp.float32) / d) * d if staircase else s.astype(jnp.float32))
-                * c
+            lambda s: (
+                jnp.float32(init)
+                * jnp.exp(
+                    (
+                        jnp.floor(s.astype(jnp.float32) / d) * d
+                        if staircase
+                        else s.astype(jnp.float32)
+                    )
+                    * c
+                )
             )
         ),
     }
@@ -88,10 +95,14 @@ def main() -> None:
                     off = float(mpmath.log(mpmath.mpf(float(g)) / e)) / math.log(rate)
                     st_["wrong"].append(round(off) != 0)
     n_normal = len(stats["jax_expdecay"]["sat"])
-    print(f"# {n_points} points ({n_normal} with a normal float32 exact value), "
-          f"{len(cases)} schedules, float32 output, under jax.jit")
-    print(f"{'contender':<13} {'worst ulp':>12} {'median ulp':>10} {'>0.1% off':>10} "
-          f"{'wrong stairs':>12} {'inf/0 where finite':>18}")
+    print(
+        f"# {n_points} points ({n_normal} with a normal float32 exact value), "
+        f"{len(cases)} schedules, float32 output, under jax.jit"
+    )
+    print(
+        f"{'contender':<13} {'worst ulp':>12} {'median ulp':>10} {'>0.1% off':>10} "
+        f"{'wrong stairs':>12} {'inf/0 where finite':>18}"
+    )
     for name, s in stats.items():
         u = np.asarray(s["ulp"])
         print(

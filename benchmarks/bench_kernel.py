@@ -52,10 +52,10 @@ def bench_arrays(log2n: int, rounds: int) -> None:
         ours_a = jax.jit(lambda sch, s: sch(s))
         med = _median_times(
             {
-                "bare": lambda: bare(steps),
-                "optax": lambda: opt(steps),
-                "ours": lambda: ours_c(steps),
-                "ours-arg": lambda: ours_a(ours, steps),
+                "bare": lambda f=bare: f(steps),
+                "optax": lambda f=opt: f(steps),
+                "ours": lambda f=ours_c: f(steps),
+                "ours-arg": lambda f=ours_a, s=ours: f(s, steps),
             },
             rounds,
         )

@@ -15,6 +15,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 
 __all__ = ["ExponentialDecayConfig"]
 
@@ -33,7 +34,7 @@ _REQUIRED_KEYS = ("initial_learning_rate", "decay_steps", "decay_rate")
 
 
 def _is_tracer(x: Any) -> bool:
-    return isinstance(x, jax.core.Tracer)
+    return isinstance(x, Tracer)
 
 
 def _describe(value: Any) -> str:

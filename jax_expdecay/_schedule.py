@@ -58,7 +58,9 @@ class ExponentialDecay:
 
     def __init__(self, config: ExponentialDecayConfig):
         if not isinstance(config, ExponentialDecayConfig):
-            raise TypeError(f"config must be an ExponentialDecayConfig, got {type(config).__name__}")
+            raise TypeError(
+                f"config must be an ExponentialDecayConfig, got {type(config).__name__}"
+            )
         self.config = config
         self._c32, self._c64 = _build_consts(config)
         self._dtype = _out_dtype_name(config.initial_learning_rate)
@@ -239,7 +241,9 @@ def exponential_decay(
                 "use config.replace(...) to change fields"
             )
         return ExponentialDecay(initial_learning_rate)
-    missing = [k for k, v in (("decay_steps", decay_steps), ("decay_rate", decay_rate)) if v is None]
+    missing = [
+        k for k, v in (("decay_steps", decay_steps), ("decay_rate", decay_rate)) if v is None
+    ]
     if missing:
         raise TypeError(f"exponential_decay() missing required arguments {missing}")
     return ExponentialDecay(

@@ -28,7 +28,9 @@ def exact_lr(init, d, rate, step, staircase=False, tb=0, end_value=None) -> mpma
     elif float(rate) == 0.0:
         val = init_m if p == 0 else mpmath.mpf(0)
     else:
-        val = init_m * mpmath.power(mpmath.mpf(float(rate)), mpmath.mpf(p.numerator) / p.denominator)
+        val = init_m * mpmath.power(
+            mpmath.mpf(float(rate)), mpmath.mpf(p.numerator) / p.denominator
+        )
     if end_value is not None:
         ev = mpmath.mpf(float(end_value))
         val = mpmath.mpf(max(val, ev)) if float(rate) < 1 else mpmath.mpf(min(val, ev))

@@ -200,7 +200,7 @@ def test_traced_hyperparameters_exact_stairs_and_documented_accuracy():
             if not F32_TINY <= abs(e) <= F32_MAX:
                 continue
             p = max(0, int(s)) // d
-            bound = (abs(math.log(np.float32(init))) + abs(p * math.log(np.float32(rate))) + 1)
+            bound = abs(math.log(np.float32(init))) + abs(p * math.log(np.float32(rate))) + 1
             rel = abs(float(g) - float(e)) / float(e)
             assert rel <= bound * 2.0**-21, (init, rate, d, s, rel)
             # a wrong stair would be off by |log rate| >= 1e-4 relative; the bound is below it
