@@ -11,9 +11,9 @@ We evaluate ``lr = sign(init) * exp(E)`` with the exponent
 
 where ``N`` is a non-negative *integer* and ``K`` a constant of the schedule:
 
-* staircase: ``N = floor(s / d)`` computed with integer division (exact on every
-  backend; XLA turns division by a compile-time constant into a multiply-shift, so it
-  is also cheap), ``K = log(rate)``;
+* staircase: ``N = floor(s / d)`` computed exactly in integers (XLA turns division by
+  a compile-time constant into a multiply-shift; a runtime divisor gets a float32
+  estimate corrected exactly in integers, see ``_floor_div``), ``K = log(rate)``;
 * continuous: ``N = s`` (the integer part of the step offset ``s = step - begin``) and
   ``f`` its fractional part for float steps, ``K = log(rate) / d``. No division happens
   on the device at all, so there is no ``/ d`` for XLA to turn into ``* (1 / d)``.
@@ -35,8 +35,9 @@ floats (a *double-float*) with absolute error far below one ulp of the result:
    and Dekker's product (``p = fl(nh * K_hi)`` with ``nh = n2 + n1`` and its exact
    error ``e``) gives ``nh * K_hi = p + e`` exactly. No fused multiply-add is needed,
    so the result does not depend on whether the compiler contracts ``a * b + c``.
-3. Error-free sums. Knuth's TwoSum adds ``p``, ``n0 * K_hh`` and ``log|init|_hi`` without
-   error; the small terms (``e``, ``n0 * K_hl``, ``N * K_lo``, ``log|init|_lo``) go into
+3. Error-free sums. Dekker's Fast2Sum and Knuth's TwoSum add ``p``, ``n0 * K_hh`` and
+   ``log|init|_hi`` without error (an optimization barrier keeps XLA from simplifying
+   ``(a + b) - a`` to ``b``, which would drop the very error being captured); the small terms (``e``, ``n0 * K_hl``, ``N * K_lo``, ``log|init|_lo``) go into
    ``lo``; a last TwoSum renormalises so that ``|lo| <= ulp(hi) / 2``.
 4. ``exp(hi + lo) = exp(hi) * (1 + lo) + O(lo^2)``, evaluated as ``y + y * lo`` (with
    ``y`` scaled up by ``2^64`` and back when tiny, so that ``y * lo`` never underflows
@@ -82,6 +83,7 @@ class Consts(NamedTuple):
     k_lo: Any  # K - K_hi
     sign: Any  # sign(init) as a working float: -1, 0 or +1
     d: Any  # decay_steps, unsigned int (clamped to the integer range)
+    inv_d: Any  # 1 / decay_steps in the working float (for the runtime-divisor quotient)
     tb: Any  # transition_begin, unsigned int (clamped)
     zero: Any  # bool: decay_rate == 0 (rate ** p is 0 once p > 0)
     floor: Any  # bool: decay_rate < 1 (end_value is a floor, else a cap)
@@ -149,6 +151,7 @@ def _host_scalar(
         k_lo,
         sign,
         min(int(d), p.umax),
+        1.0 / int(d),
         min(int(tb), p.umax),
         zero,
         rate_d < 1,
@@ -177,7 +180,7 @@ def host_consts(init: Any, d: Any, rate: Any, tb: Any, staircase: bool, p: _Prec
     ]
     cols = list(zip(*rows, strict=True))
     fdt, udt = p.float_dtype, p.uint_dtype
-    dtypes = (fdt,) * 7 + (udt, udt, np.dtype(bool), np.dtype(bool))
+    dtypes = (fdt,) * 7 + (udt, fdt, udt, np.dtype(bool), np.dtype(bool))
     return Consts(
         *(np.asarray(c, dtype=dt).reshape(shape) for c, dt in zip(cols, dtypes, strict=True))
     )
@@ -215,6 +218,7 @@ def traced_consts(init: Any, d: Any, rate: Any, tb: Any, staircase: bool, p: _Pr
         k_lo=zeros,
         sign=jnp.sign(init_w),
         d=_to_uint(d, p, 1),
+        inv_d=1 / jnp.asarray(d).astype(w),
         tb=_to_uint(tb, p, 0),
         zero=zero,
         floor=rate_w < 1,
@@ -230,6 +234,12 @@ def _two_sum(a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
     s = jax.lax.optimization_barrier(a + b)
     bb = s - a
     return s, (a - (s - bb)) + (b - bb)
+
+
+def _fast_two_sum(a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
+    # Dekker's Fast2Sum: exact when exponent(a) >= exponent(b) or a == 0.
+    s = jax.lax.optimization_barrier(a + b)
+    return s, b - (s - a)
 
 
 def _limbs(n: jax.Array, p: _Prec) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -257,7 +267,8 @@ def exponent(n: jax.Array, frac: jax.Array | None, c: Consts, p: _Prec):
     nh = n2 + n1  # exact: at most 2 * limb bits
     prod = nh * c.k_hi
     err = ((n2 * c.k_hh - prod) + n2 * c.k_hl + n1 * c.k_hh) + n1 * c.k_hl  # Dekker, exact
-    h, e1 = _two_sum(prod, n0 * c.k_hh)  # n0 * k_hh exact
+    # n0 * k_hh is exact, and smaller in magnitude than prod unless nh == 0 (prod == 0).
+    h, e1 = _fast_two_sum(prod, n0 * c.k_hh)
     h, e2 = _two_sum(c.a_hi, h)
     lo = (err + e1) + (e2 + n0 * c.k_hl) + ((nh + n0) * c.k_lo + c.a_lo)
     if frac is not None:  # float steps: f * K with f in [0, 1)
@@ -267,6 +278,36 @@ def exponent(n: jax.Array, frac: jax.Array | None, c: Consts, p: _Prec):
         h, e3 = _two_sum(h, fprod)
         lo = lo + (e3 + ferr + frac * c.k_lo)
     return _two_sum(h, lo)
+
+
+def _floor_div(n: jax.Array, d: Any, inv_d: Any, p: _Prec) -> jax.Array:
+    """``n // d`` for unsigned ``n`` and ``d >= 1``, exact.
+
+    A compile-time divisor (a schedule closed over by ``jit``) is left to XLA, which turns
+    it into a multiply and shift. A runtime divisor (a schedule passed as an argument)
+    would be a scalar integer division per element on CPU (~2x slower overall), so for
+    32 bits we estimate the quotient in float32 and correct it exactly in integers:
+    ``q0 = floor(f32(n) / d)`` is within ``n * 2^-22 + 1`` of the quotient, so the
+    remainder ``r0 = n - q0 * d`` satisfies ``|r0| <= 2^10 + d`` (an int32 when
+    ``d < 2^30``); a second estimate from ``r0`` is off by at most one, which the final
+    integer comparison fixes. Divisors ``>= 2^30`` give quotients 0..3, counted directly.
+    """
+    if isinstance(d, np.ndarray | np.generic) or p.uint_dtype != np.uint32:
+        return n // d
+    f32, u32, i32 = np.float32, np.uint32, np.int32
+    q0 = jnp.minimum(jnp.floor(n.astype(f32) * inv_d), f32(p.umax_float)).astype(u32)
+    r0 = jax.lax.bitcast_convert_type(n - q0 * d, i32)
+    di = jax.lax.bitcast_convert_type(d, i32)
+    q1 = jnp.floor(r0.astype(f32) * inv_d).astype(i32)
+    r1 = r0 - q1 * di
+    adj = q1 + (r1 >= di).astype(i32) - (r1 < 0).astype(i32)
+    q = q0 + jax.lax.bitcast_convert_type(adj, u32)
+    ge1 = n >= d
+    n1 = jnp.where(ge1, n - d, n)
+    ge2 = n1 >= d
+    ge3 = jnp.where(ge2, n1 - d, n1) >= d
+    q_big = ge1.astype(u32) + ge2.astype(u32) + ge3.astype(u32)
+    return jnp.where(d >= u32(2**30), q_big, q)
 
 
 def evaluate(
@@ -304,7 +345,7 @@ def evaluate(
         raise TypeError(f"step must be an integer or float array, got dtype {sdt}")
     n = su - c.tb  # only used where not hold; no wraparound there
     if staircase:
-        n = n // c.d
+        n = _floor_div(n, c.d, c.inv_d, p)
         decayed = n > 0
         unchanged = hold | ~decayed  # rate ** 0: exactly the initial rate
     else:
