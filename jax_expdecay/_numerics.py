@@ -292,8 +292,8 @@ def _floor_div(n: jax.Array, d: Any, inv_d: Any, p: _Prec) -> jax.Array:
     ``d < 2^30``); a second estimate from ``r0`` is off by at most one, which the final
     integer comparison fixes. Divisors ``>= 2^30`` give quotients 0..3, counted directly.
     """
-    if isinstance(d, np.ndarray | np.generic) or p.uint_dtype != np.uint32:
-        return n // d
+    if isinstance(d, np.ndarray) or p.uint_dtype != np.uint32:
+        return jnp.floor_divide(n, d)
     f32, u32, i32 = np.float32, np.uint32, np.int32
     q0 = jnp.minimum(jnp.floor(n.astype(f32) * inv_d), f32(p.umax_float)).astype(u32)
     r0 = jax.lax.bitcast_convert_type(n - q0 * d, i32)
