@@ -1,7 +1,8 @@
 """Accuracy of ours vs optax, Keras 3 (JAX backend) and the bare float32 kernel, under jit,
 against exact values (mpmath), in float32.
 
-Run:  python benchmarks/bench_accuracy.py
+Run:  python benchmarks/bench_accuracy.py            # peers, float32
+      python benchmarks/bench_accuracy.py --dtypes   # ours in float32/64, bfloat16, float16
 
 Grid: decay_rate in {0.96, 0.5, 0.9999, 0.999999, 1.05, 0.1} x decay_steps in
 {1, 3, 7, 41, 47, 61, 1000, 10**5} x staircase in {False, True}, initial rate 0.1, int32
@@ -112,5 +113,53 @@ def main() -> None:
         )
 
 
+def dtypes() -> None:
+    """Our worst/median error in ulp of each output dtype, same grid, x64 on."""
+    import ml_dtypes
+
+    jax.config.update("jax_enable_x64", True)
+    cases = [(d, r, st) for r in RATES for d in DECAY_STEPS for st in (False, True)]
+    print("# ours, ulp of the output dtype, points with a normal exact value, under jax.jit")
+    print(f"{'output':<9} {'steps':<6} {'points':>7} {'worst ulp':>10} {'median ulp':>10}")
+    for name, init, step_dtype in (
+        ("float32", np.float32(0.1), np.int32),
+        ("float64", np.float64(0.1), np.int64),
+        ("bfloat16", ml_dtypes.bfloat16(0.125), np.int32),
+        ("float16", np.float16(0.125), np.int32),
+    ):
+        dt = np.dtype(type(init))
+        info = ml_dtypes.finfo(dt)
+        errs = []
+        for d, rate, staircase in cases:
+            steps = steps_for(d)
+            if step_dtype == np.int64:
+                steps = np.concatenate([steps, np.array([2**40 + 7, 2**53 + 1, 2**62], np.int64)])
+            sched = jax.jit(jax_expdecay.exponential_decay(init, d, rate, staircase))
+            got = np.asarray(sched(steps.astype(step_dtype)))
+            for g, s in zip(got, steps, strict=True):
+                e = exact_lr(init, d, rate, int(s), staircase)
+                if not float(info.tiny) <= abs(e) <= float(info.max):
+                    continue
+                r = np.asarray(float(e)).astype(dt)
+                spacing = mpmath.mpf(
+                    float(
+                        np.spacing(np.abs(r).astype(np.float64))
+                        if dt == np.float64
+                        else _spacing(r, info)
+                    )
+                )
+                errs.append(float(abs(mpmath.mpf(float(g)) - e) / spacing))
+        u = np.asarray(errs)
+        print(
+            f"{name:<9} {np.dtype(step_dtype).name:<6} {len(u):7d} {u.max():10.4g} "
+            f"{np.median(u):10.3g}"
+        )
+
+
+def _spacing(r, info) -> float:
+    m, e = math.frexp(abs(float(r)))  # |r| = m * 2**e, m in [0.5, 1)
+    return math.ldexp(1.0, e - 1 - int(info.nmant))
+
+
 if __name__ == "__main__":
-    main()
+    dtypes() if "--dtypes" in sys.argv else main()
