@@ -390,3 +390,18 @@ def test_public_api():
     )
     for name in jax_expdecay.__all__:
         assert hasattr(jax_expdecay, name)
+
+
+def test_sharded_jit_over_eight_devices():
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    mesh = Mesh(np.array(jax.devices()), ("x",))
+    sharding = NamedSharding(mesh, PartitionSpec("x"))
+    sched = exponential_decay(0.1, 41, 0.96, staircase=True)
+    steps = np.arange(0, 41 * 64, 5, dtype=np.int32)[:400]
+    sharded = jax.device_put(steps, sharding)
+    got = jax.jit(sched, out_shardings=sharding)(sharded)
+    assert got.sharding == sharding
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(jax.jit(sched)(steps)))
+    exact = [exact_lr(0.1, 41, 0.96, int(s), True) for s in steps]
+    assert ulps(np.asarray(got), exact, np.float32).max() <= 2.0
