@@ -2,6 +2,8 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._check import check_config as check_config
+from ._check import checked as checked
 from ._config import ExponentialDecayConfig as ExponentialDecayConfig
 from ._schedule import ExponentialDecay as ExponentialDecay
 from ._schedule import exponential_decay as exponential_decay
@@ -15,5 +17,7 @@ __all__ = (
     "ExponentialDecay",
     "ExponentialDecayConfig",
     "__version__",
+    "check_config",
+    "checked",
     "exponential_decay",
 )

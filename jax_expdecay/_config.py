@@ -38,10 +38,30 @@ def _is_tracer(x: Any) -> bool:
 
 
 def _describe(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # an int over 4300 digits; a 10000-deep list
+        text = f"<unprintable {type(value).__name__}>"
     if len(text) > 80:
         text = text[:77] + "..."
     return f"{text} (type {type(value).__name__})"
+
+
+def _describe_int(value: int) -> str:
+    # str() of an int over 4300 digits raises ValueError (CPython's limit), so say its size.
+    try:
+        text = str(value)
+    except ValueError:
+        return f"an integer of {value.bit_length()} bits"
+    return text if len(text) <= 80 else f"{text[:77]}... ({value.bit_length()} bits)"
+
+
+def _is_real_dtype(dt: np.dtype) -> bool:
+    # Signed/unsigned ints and the floats JAX has (bfloat16..float64); not bool, complex,
+    # timedelta64 (a numpy integer subclass) or longdouble (JAX cannot hold it).
+    if dt.kind in "iu":
+        return True
+    return bool(jnp.issubdtype(dt, jnp.floating)) and dt.itemsize <= 8
 
 
 def _as_number(arg: str, value: Any, *, kind: str) -> Any:
@@ -59,15 +79,16 @@ def _as_number(arg: str, value: Any, *, kind: str) -> Any:
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
     if isinstance(value, np.generic):
-        if not jnp.issubdtype(value.dtype, jnp.number) or jnp.issubdtype(
-            value.dtype, jnp.complexfloating
-        ):
+        if not _is_real_dtype(value.dtype):
             raise TypeError(f"{arg} must be a real number, got {_describe(value)}")
         return _check_scalar(arg, value, kind)
     if isinstance(value, np.ndarray):
         return _check_array(arg, value, kind)
     if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral | float):
-        value = float(value)  # e.g. fractions.Fraction, decimal is not Real
+        try:  # e.g. fractions.Fraction (decimal.Decimal is not a numbers.Real: refused)
+            value = float(value)
+        except OverflowError:
+            raise ValueError(f"{arg} is beyond the float64 range: {_describe(value)}") from None
     if isinstance(value, numbers.Integral | float):
         return _check_scalar(arg, value, kind)
     raise TypeError(
@@ -79,7 +100,9 @@ def _check_scalar(arg: str, value: Any, kind: str) -> Any:
     if isinstance(value, numbers.Integral | jnp.integer):
         ivalue = int(value)
         if abs(ivalue) > _INT64_MAX:
-            raise ValueError(f"{arg} must fit in 64 bits (|x| < 2**63), got {ivalue}")
+            raise ValueError(
+                f"{arg} must fit in 64 bits (|x| < 2**63), got {_describe_int(ivalue)}"
+            )
         if kind == "int":
             return ivalue
         return value if isinstance(value, np.generic) else ivalue
@@ -96,10 +119,10 @@ def _check_scalar(arg: str, value: Any, kind: str) -> Any:
 
 
 def _check_array(arg: str, value: np.ndarray, kind: str) -> np.ndarray:
-    if value.dtype == np.bool_ or not (
-        jnp.issubdtype(value.dtype, jnp.integer) or jnp.issubdtype(value.dtype, jnp.floating)
-    ):
-        raise TypeError(f"{arg} must hold real numbers, got an array of dtype {value.dtype}")
+    if not _is_real_dtype(value.dtype):
+        raise TypeError(
+            f"{arg} must hold real numbers, got an array of dtype {value.dtype}: {_describe(value)}"
+        )
     if jnp.issubdtype(value.dtype, jnp.floating):
         bad = ~np.isfinite(value)
         if bad.any():

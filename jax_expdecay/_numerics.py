@@ -52,7 +52,8 @@ Overflow is impossible in the products (``|N * K| <= 2^64 * 745``), and ``exp``
 saturates to ``inf``/``0`` exactly where the true value leaves the range.
 
 Float steps ``x`` are split exactly into ``floor(x)`` (converted to the integer path,
-saturating at ``2^32 - 256`` or ``2^64 - 2048``) and ``f = x - floor(x)``; ``f * K`` is
+saturating at ``2^32 - 256`` or ``2^64 - 2048``: finite float steps beyond that give the
+value there; ``+inf`` gives the limit, 0 or inf) and ``f = x - floor(x)``; ``f * K`` is
 made exact with a Veltkamp split. Traced hyperparameters (a config built inside
 ``jit``/``vmap``) have no host: the same constants are then computed with ``jnp`` in the
 working precision, ``K_lo = 0``, so the stairs stay exact but values carry the rounding
@@ -325,7 +326,7 @@ def evaluate(
     sdt = step.dtype
     u = p.uint_dtype
     frac = None
-    nan = None
+    nan = posinf = None
     if jnp.issubdtype(sdt, jnp.integer):
         if jnp.issubdtype(sdt, jnp.signedinteger):
             su = jnp.where(step < 0, jnp.zeros((), sdt), step).astype(u)
@@ -340,14 +341,15 @@ def evaluate(
         f = jnp.where(finite, x - fl, jnp.zeros((), p.float_dtype))
         hold = (x <= 0) | (su < c.tb) | ((su == c.tb) & (f == 0))
         nan = jnp.isnan(x)
+        posinf = x == np.inf
         frac = None if staircase else f
     else:
         raise TypeError(f"step must be an integer or float array, got dtype {sdt}")
     n = su - c.tb  # only used where not hold; no wraparound there
     if staircase:
         n = _floor_div(n, c.d, c.inv_d, p)
-        decayed = n > 0
-        unchanged = hold | ~decayed  # rate ** 0: exactly the initial rate
+        decayed = (n > 0) & ~hold
+        unchanged = ~decayed  # rate ** 0: exactly the initial rate
     else:
         decayed = ~hold
         unchanged = hold
@@ -360,7 +362,11 @@ def evaluate(
     up = jnp.where(tiny, w(2.0**64), w(1.0))
     down = jnp.where(tiny, w(2.0**-64), w(1.0)) * c.sign
     y = jnp.exp(hi) * up
-    val = (jnp.where(jnp.isinf(y), y, y + y * lo) * down).astype(out_dtype)
+    val = jnp.where(jnp.isinf(y), y, y + y * lo) * down
+    if posinf is not None:  # the limit p -> inf: 0 (decay) or inf (growth); rate 1 below
+        limit = jnp.where(c.k_hi < 0, w(0.0), w(np.inf)) * c.sign
+        val = jnp.where(posinf, limit, val)
+    val = val.astype(out_dtype)
     out = jnp.where(unchanged, jnp.asarray(init).astype(out_dtype), val)
     out = jnp.where(c.zero & decayed, jnp.zeros((), out_dtype), out)
     if end_value is not None:

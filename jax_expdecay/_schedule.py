@@ -70,7 +70,13 @@ class ExponentialDecay:
         out_dtype = jax.dtypes.canonicalize_dtype(
             np.dtype(self._dtype) if self._dtype is not None else np.float64
         )
-        step = jnp.asarray(step)
+        try:
+            step = jnp.asarray(step)
+        except TypeError:
+            raise TypeError(
+                f"step must be an integer or real float array or scalar, got {step!r:.80} "
+                f"(type {type(step).__name__})"
+            ) from None
         if step.dtype == np.bool_ or not (
             jnp.issubdtype(step.dtype, jnp.integer) or jnp.issubdtype(step.dtype, jnp.floating)
         ):
