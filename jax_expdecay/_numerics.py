@@ -339,9 +339,9 @@ def evaluate(
         finite = jnp.isfinite(x)
         su = jnp.clip(fl, 0, p.umax_float).astype(u)
         f = jnp.where(finite, x - fl, jnp.zeros((), p.float_dtype))
-        hold = (x <= 0) | (su < c.tb) | ((su == c.tb) & (f == 0))
-        nan = jnp.isnan(x)
         posinf = x == np.inf
+        hold = ((x <= 0) | (su < c.tb) | ((su == c.tb) & (f == 0))) & ~posinf
+        nan = jnp.isnan(x)
         frac = None if staircase else f
     else:
         raise TypeError(f"step must be an integer or float array, got dtype {sdt}")
@@ -349,6 +349,8 @@ def evaluate(
     if staircase:
         n = _floor_div(n, c.d, c.inv_d, p)
         decayed = (n > 0) & ~hold
+        if posinf is not None:
+            decayed = decayed | posinf
         unchanged = ~decayed  # rate ** 0: exactly the initial rate
     else:
         decayed = ~hold
@@ -364,7 +366,7 @@ def evaluate(
     y = jnp.exp(hi) * up
     val = jnp.where(jnp.isinf(y), y, y + y * lo) * down
     if posinf is not None:  # the limit p -> inf: 0 (decay) or inf (growth); rate 1 below
-        limit = jnp.where(c.k_hi < 0, w(0.0), w(np.inf)) * c.sign
+        limit = jnp.where((c.k_hi < 0) | (c.sign == 0), w(0.0), jnp.multiply(w(np.inf), c.sign))
         val = jnp.where(posinf, limit, val)
     val = val.astype(out_dtype)
     out = jnp.where(unchanged, jnp.asarray(init).astype(out_dtype), val)

@@ -116,10 +116,8 @@ ROWS = [
     ("step_bool", lambda: _SCHED(True), TypeError, "step", "bool"),
     ("step_bool_array", lambda: _SCHED(np.array([True, False])), TypeError, "step", "bool"),
     ("step_complex", lambda: _SCHED(np.complex64(1j)), TypeError, "step", "complex64"),
-    pytest.param(
-        "step_str", lambda: _SCHED("3"), TypeError, "step", "'3'",
-        marks=pytest.mark.xfail(strict=True, reason="jnp.asarray's error does not name `step` (_schedule.py; reported)"),
-    ),
+    ("step_str", lambda: _SCHED("3"), TypeError, "step", "'3'"),
+    ("step_object", lambda: _SCHED(object()), TypeError, "step", "object"),
 ]  # fmt: skip
 
 # NaN and +-inf in every numeric field.

@@ -74,19 +74,11 @@ _jit_call = jax.jit(lambda sched, x: sched(x))
 _jit_vmap_call = jax.jit(lambda sched, x: jax.vmap(sched)(x))
 
 
-def _known_bug(cfg) -> bool:
-    # staircase + decay_rate 0 + steps before transition_begin gives 0, not the initial
-    # rate (reported; xfail in test_steps_edge.py). Drop this filter once fixed.
-    return cfg.staircase and float(cfg.decay_rate) == 0.0 and int(cfg.transition_begin) > 0
-
-
 @settings(max_examples=MONOTONE_EXAMPLES)
 @given(
     configs(init=positive).map(lambda c: c.replace(name=None)), steps64, st.integers(0, 2**31 - 64)
 )
 def test_monotone_in_step(cfg, steps, start):
-    if _known_bug(cfg):
-        return
     # 64 random + 64 consecutive steps (neighbours closer than 1 ulp for rates near 1),
     # evaluated as 128 and as 67 values (not a multiple of the vector width, so XLA's
     # tail loop, whose exp may differ by 1 ulp, is exercised too).

@@ -4,10 +4,10 @@ Defined results (each compared with the exact reference ``exact_lr``):
 
 * a negative step (integer or float, including -inf) holds at ``initial_learning_rate``;
 * a NaN step gives NaN;
-* +inf gives the limit: 0 for decay, inf for growth, ``initial_learning_rate`` for
-  ``decay_rate == 1``, clamped by ``end_value``;
-* a float step at or above the unsigned integer range of the working precision is
-  evaluated at ``2**32 - 256`` (x64 off) or ``2**64 - 2048`` (x64 on): it saturates;
+* +inf gives the limit: 0 for decay, inf for growth (with the sign of the initial
+  rate), ``initial_learning_rate`` for ``decay_rate == 1``, clamped by ``end_value``;
+* a finite float step at or above the unsigned integer range of the working precision
+  is evaluated at ``2**32 - 256`` (x64 off) or ``2**64 - 2048`` (x64 on): it saturates;
 * integer steps never wrap around, at any dtype extreme.
 """
 
@@ -118,26 +118,31 @@ def test_nan_step_is_nan(dt, name):
 
 def _limit(c):
     init, _, rate, _, _, ev = c
-    lim = init if rate == 1 else (0.0 if rate < 1 else math.copysign(math.inf, init))
+    if rate == 1 or init == 0:
+        lim = init
+    else:
+        lim = 0.0 if rate < 1 else math.copysign(math.inf, init)
     if ev is not None:
         lim = max(lim, ev) if rate < 1 else min(lim, ev)
     return lim
 
 
-_SATURATION_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="+inf is clamped to the saturated step 2**32-256 instead of the limit (reported)",
-)
 INF_CASES = [
     pytest.param(CONFIGS["decay"], id="decay"),  # 0.96 ** 4.29e6 underflows: 0 either way
     pytest.param(CONFIGS["growth"], id="growth"),
     pytest.param(CONFIGS["growth_cap"], id="growth_cap"),
     pytest.param(CONFIGS["rate_one"], id="rate_one"),
     pytest.param(CONFIGS["rate_zero"], id="rate_zero"),
-    pytest.param(CONFIGS["slow_stair_floor"], id="slow_stair_floor", marks=_SATURATION_BUG),
-    pytest.param((1.0, 10**9, 0.5, False, 0, None), id="slow_decay", marks=_SATURATION_BUG),
-    pytest.param((1.0, 10**9, 2.0, False, 0, None), id="slow_growth", marks=_SATURATION_BUG),
-]
+    # Slow schedules: the value at the saturated step 2**32 - 256 is far from the limit.
+    pytest.param(CONFIGS["slow_stair_floor"], id="slow_stair_floor"),
+    pytest.param((1.0, 10**9, 0.5, False, 0, None), id="slow_decay"),
+    pytest.param((1.0, 10**9, 2.0, False, 0, None), id="slow_growth"),
+    pytest.param((-1.0, 10**9, 2.0, False, 0, None), id="negative_init_growth"),
+    pytest.param((1.0, 10**9, 0.5, True, 2**20, 0.25), id="stair_begin_floor"),
+    pytest.param((0.0, 10, 1.5, False, 0, None), id="zero_init_growth"),
+    pytest.param((1.0, 10, 0.5, False, 2**32 - 1, None), id="begin_beyond_range"),
+    pytest.param((1.0, 10, 0.5, True, 2**32 - 1, None), id="stair_begin_beyond_range"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("c", INF_CASES)
@@ -155,7 +160,9 @@ def test_float_steps_beyond_uint32_saturate_at_2_32_minus_256():
     assert ulps([sat], _exact(c, [2**32 - 256]), np.float32).max() <= 2.0
     for step in (2.0**32 - 256, 2.0**32, 2.0**40, float(np.finfo(np.float32).max)):
         assert np.asarray(sched(np.float32(step))) == sat, step
+    for step in (2.0**32, 2.0**40, float(ml_dtypes.finfo(ml_dtypes.bfloat16).max)):
         assert np.asarray(sched(ml_dtypes.bfloat16(step))) == sat, step
+    assert np.asarray(sched(np.float32(np.inf))) == 0.0  # +inf is the limit, not saturated
     # ...and below the threshold, float steps are exact:
     below = np.float32(2.0**32 - 512)
     got = np.asarray(sched(below))
@@ -169,6 +176,7 @@ def test_float64_steps_beyond_uint64_saturate_under_x64(x64):
     assert ulps([sat], _exact(c, [2**64 - 2048]), np.float64).max() <= 4.0
     for step in (2.0**64, 2.0**70, float(np.finfo(np.float64).max)):
         assert np.asarray(sched(np.float64(step))) == sat, step
+    assert np.asarray(sched(np.float64(np.inf))) == 0.0  # +inf is the limit
 
 
 @pytest.mark.parametrize("name", ["decay", "decay_stair", "growth_cap", "late_begin"])
@@ -200,19 +208,13 @@ def test_jit_matches_eager_on_edge_steps():
     np.testing.assert_array_equal(np.asarray(jax.jit(sched)(steps)), np.asarray(sched(steps)))
 
 
-_RATE_ZERO_STAIR_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="staircase + decay_rate 0: steps before transition_begin give 0 (reported)",
-)
-
-
 @pytest.mark.parametrize(
     ("rate", "staircase"),
     [
         (0.5, False),
         (0.5, True),
         (0.0, False),
-        pytest.param(0.0, True, marks=_RATE_ZERO_STAIR_BUG),
+        (0.0, True),  # was 0 before transition_begin (fixed in c9c1f4e)
     ],
 )
 @pytest.mark.parametrize("dt", [np.int32, np.uint8, np.float32], ids=["int32", "uint8", "f32"])
