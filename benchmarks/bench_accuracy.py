@@ -157,7 +157,7 @@ def dtypes() -> None:
 
 
 def _spacing(r, info) -> float:
-    m, e = math.frexp(abs(float(r)))  # |r| = m * 2**e, m in [0.5, 1)
+    _, e = math.frexp(abs(float(r)))  # |r| = m * 2**e, m in [0.5, 1)
     return math.ldexp(1.0, e - 1 - int(info.nmant))
 
 
