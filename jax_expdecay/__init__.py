@@ -5,8 +5,11 @@ from importlib.metadata import PackageNotFoundError, version
 from ._check import check_config as check_config
 from ._check import checked as checked
 from ._config import ExponentialDecayConfig as ExponentialDecayConfig
+from ._optax_state import current_learning_rate as current_learning_rate
 from ._schedule import ExponentialDecay as ExponentialDecay
 from ._schedule import exponential_decay as exponential_decay
+from ._serialization import deserialize as deserialize
+from ._serialization import serialize as serialize
 
 try:
     __version__ = version("jax_expdecay")
@@ -19,5 +22,8 @@ __all__ = (
     "__version__",
     "check_config",
     "checked",
+    "current_learning_rate",
+    "deserialize",
     "exponential_decay",
+    "serialize",
 )
