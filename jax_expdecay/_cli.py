@@ -192,7 +192,7 @@ def _keras_values(cfg: ExponentialDecayConfig, steps: list[int]) -> np.ndarray:
         float(cfg.decay_rate),
         bool(cfg.staircase),
     )
-    return np.asarray([float(k(s)) for s in steps], np.float64)
+    return np.asarray([np.asarray(k(s)) for s in steps], np.float64)
 
 
 def _plot(path: str, cfg: ExponentialDecayConfig, steps: list[int], log_y: bool) -> None:
