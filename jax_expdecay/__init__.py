@@ -10,6 +10,8 @@ from ._schedule import ExponentialDecay as ExponentialDecay
 from ._schedule import exponential_decay as exponential_decay
 from ._serialization import deserialize as deserialize
 from ._serialization import serialize as serialize
+from ._sweep import stack as stack
+from ._sweep import unstack as unstack
 
 try:
     __version__ = version("jax_expdecay")
@@ -26,4 +28,6 @@ __all__ = (
     "deserialize",
     "exponential_decay",
     "serialize",
+    "stack",
+    "unstack",
 )
