@@ -112,9 +112,7 @@ def unstack(batched: ExponentialDecayConfig) -> list[ExponentialDecayConfig]:
       [10, 20]
     """
     if not isinstance(batched, ExponentialDecayConfig):
-        raise TypeError(
-            f"unstack() takes an ExponentialDecayConfig, got {type(batched).__name__}"
-        )
+        raise TypeError(f"unstack() takes an ExponentialDecayConfig, got {type(batched).__name__}")
     names = [f for f in (*_FLOATS, *_INTS) if getattr(batched, f) is not None]
     for f in names:
         if _is_tracer(getattr(batched, f)):
@@ -136,7 +134,5 @@ def unstack(batched: ExponentialDecayConfig) -> list[ExponentialDecayConfig]:
                 fields[f] = float(v)
             else:
                 fields[f] = v  # keeps a typed initial_learning_rate (np.float32, bfloat16)
-        out.append(
-            ExponentialDecayConfig(staircase=batched.staircase, name=batched.name, **fields)
-        )
+        out.append(ExponentialDecayConfig(staircase=batched.staircase, name=batched.name, **fields))
     return out
