@@ -212,12 +212,9 @@ def _plot(path: str, cfg: ExponentialDecayConfig, steps: list[int], log_y: bool)
     ax.set_ylabel("learning rate")
     if log_y:
         ax.set_yscale("log")
-    kind = "staircase" if cfg.staircase else "continuous"
-    ax.set_title(
-        f"{cfg.initial_learning_rate:g} * {cfg.decay_rate:g} ** (step / {cfg.decay_steps}) "
-        f"({kind})",
-        fontsize=10,
-    )
+    s = f"step - {cfg.transition_begin}" if cfg.transition_begin else "step"
+    p = f"floor(({s}) / {cfg.decay_steps})" if cfg.staircase else f"(({s}) / {cfg.decay_steps})"
+    ax.set_title(f"{cfg.initial_learning_rate:g} * {cfg.decay_rate:g} ** {p}", fontsize=10)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     try:

@@ -35,10 +35,11 @@ floats (a *double-float*) with absolute error far below one ulp of the result:
    and Dekker's product (``p = fl(nh * K_hi)`` with ``nh = n2 + n1`` and its exact
    error ``e``) gives ``nh * K_hi = p + e`` exactly. No fused multiply-add is needed,
    so the result does not depend on whether the compiler contracts ``a * b + c``.
-3. Error-free sums. Dekker's Fast2Sum and Knuth's TwoSum add ``p``, ``n0 * K_hh`` and
-   ``log|init|_hi`` without error (an optimization barrier keeps XLA from simplifying
-   ``(a + b) - a`` to ``b``, which would drop the very error being captured); the small terms (``e``, ``n0 * K_hl``, ``N * K_lo``, ``log|init|_lo``) go into
-   ``lo``; a last TwoSum renormalises so that ``|lo| <= ulp(hi) / 2``.
+3. Error-free sums. Dekker's Fast2Sum and Knuth's TwoSum add ``p``, ``n0 * K_hh``,
+   ``n0 * K_hl`` and ``log|init|_hi`` without error (an optimization barrier keeps XLA
+   from simplifying ``(a + b) - a`` to ``b``, which would drop the very error being
+   captured); the small terms (``e``, the sums' errors, ``N * K_lo``, ``log|init|_lo``)
+   go into ``lo``, and a last Fast2Sum renormalises ``hi + lo``.
 4. ``exp(hi + lo) = exp(hi) * (1 + lo) + O(lo^2)``, evaluated as ``y + y * lo`` (with
    ``y`` scaled up by ``2^64`` and back when tiny, so that ``y * lo`` never underflows
    and is flushed to zero, which costs up to 50 ulp near 1e-35). The remaining error is that of XLA's ``exp`` (measured <= 1.0 ulp for float32 on CPU),
@@ -268,17 +269,24 @@ def exponent(n: jax.Array, frac: jax.Array | None, c: Consts, p: _Prec):
     nh = n2 + n1  # exact: at most 2 * limb bits
     prod = nh * c.k_hi
     err = ((n2 * c.k_hh - prod) + n2 * c.k_hl + n1 * c.k_hh) + n1 * c.k_hl  # Dekker, exact
-    # n0 * k_hh is exact, and smaller in magnitude than prod unless nh == 0 (prod == 0).
+    # n0 * k_hh and n0 * k_hl are exact, and each is smaller in magnitude than the running
+    # sum unless nh == 0 (prod == 0, where Fast2Sum is exact too).
     h, e1 = _fast_two_sum(prod, n0 * c.k_hh)
-    h, e2 = _two_sum(c.a_hi, h)
-    lo = (err + e1) + (e2 + n0 * c.k_hl) + ((nh + n0) * c.k_lo + c.a_lo)
+    h, e2 = _fast_two_sum(h, n0 * c.k_hl)
+    h, e3 = _two_sum(c.a_hi, h)
+    lo = (err + e1) + (e2 + e3) + ((nh + n0) * c.k_lo + c.a_lo)
     if frac is not None:  # float steps: f * K with f in [0, 1)
         fh, fl = _veltkamp(frac, p)
         fprod = frac * c.k_hi
         ferr = ((fh * c.k_hh - fprod) + fh * c.k_hl + fl * c.k_hh) + fl * c.k_hl
-        h, e3 = _two_sum(h, fprod)
-        lo = lo + (e3 + ferr + frac * c.k_lo)
-    return _two_sum(h, lo)
+        h, e4 = _two_sum(h, fprod)
+        lo = lo + (e4 + ferr + frac * c.k_lo)
+    # Every term of lo is an ulp-sized error of a term of at most |log init| + |N K|, so
+    # |lo| < 2^-20 * 745 wherever the result is in range. Renormalising makes hi the
+    # rounded exponent whichever way it was summed, so the staircase and the continuous
+    # schedule agree bit for bit at stair starts. Fast2Sum suffices: if |hi| < |lo| its
+    # error term is off by at most 2^-25 |lo|, below 2^-38 absolute.
+    return _fast_two_sum(h, lo)
 
 
 def _floor_div(n: jax.Array, d: Any, inv_d: Any, p: _Prec) -> jax.Array:
