@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from ._config import ExponentialDecayConfig
+from ._config import _FIELDS, ExponentialDecayConfig
 from ._schedule import exponential_decay
 from ._serialization import deserialize
 
@@ -23,15 +23,6 @@ __all__ = ["main"]
 
 PROG = "jax-expdecay"
 SEED = {"initial_learning_rate": 0.1, "decay_steps": 100000, "decay_rate": 0.96, "staircase": True}
-_FLAG_FIELDS = (
-    "initial_learning_rate",
-    "decay_steps",
-    "decay_rate",
-    "staircase",
-    "transition_begin",
-    "end_value",
-    "name",
-)
 _CTX = decimal.Context(prec=50)
 
 EPILOG = """\
@@ -108,7 +99,7 @@ def _load_config(args: argparse.Namespace) -> ExponentialDecayConfig:
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             _fail(f"--config {args.config!r} is not valid JSON: {e}")
         fields = deserialize(data).config.to_dict()
-    for f in _FLAG_FIELDS:
+    for f in _FIELDS:
         value = getattr(args, f)
         if value is not None:
             fields[f] = value

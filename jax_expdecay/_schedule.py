@@ -50,6 +50,17 @@ class ExponentialDecay:
     precomputed constants are leaves), so it can be passed as an argument into ``jit``
     without recompiling for new values, and batched along a leading axis for ``vmap``.
     Its ``config`` attribute is the :class:`ExponentialDecayConfig` it was built from.
+
+    Examples:
+        >>> import jax
+        >>> from jax_expdecay import exponential_decay
+        >>> sched = exponential_decay(1.0, 10, 0.5, staircase=True)
+        >>> sched.config.decay_steps
+        10
+        >>> step = jax.jit(lambda s, t: s(t))   # the schedule as an argument:
+        >>> float(step(sched, 25)), float(step(sched.__class__(sched.config.replace(
+        ...     decay_rate=0.25)), 25))           # new values, no recompile
+        (0.25, 0.0625)
     """
 
     __slots__ = ("__weakref__", "_c32", "_c64", "_dtype", "config")
