@@ -366,7 +366,6 @@ def evaluate(
     else:
         decayed = ~hold
         unchanged = hold
-    unchanged = unchanged | (c.k_hi == 0)  # decay_rate == 1 (or 0, masked below)
     hi, lo = exponent(n, frac, c, p)
     # y * lo underflows (and is flushed to zero on CPU/GPU) once y is below ~1e-31; so
     # scale tiny y up by an exact power of two and back down in the last multiply.
@@ -380,7 +379,11 @@ def evaluate(
         limit = jnp.where((c.k_hi < 0) | (c.sign == 0), w(0.0), jnp.multiply(w(np.inf), c.sign))
         val = jnp.where(posinf, limit, val)
     val = val.astype(out_dtype)
-    out = jnp.where(unchanged, jnp.asarray(init).astype(out_dtype), val)
+    init_out = jnp.asarray(init).astype(out_dtype)
+    # decay_rate == 1 (or 0, masked below): exactly the initial rate, but keep the
+    # gradient of rate ** p (init * p at rate 1) for hypergradient methods.
+    flat = init_out + (val - jax.lax.stop_gradient(val))
+    out = jnp.where(unchanged, init_out, jnp.where(c.k_hi == 0, flat, val))
     out = jnp.where(c.zero & decayed, jnp.zeros((), out_dtype), out)
     if end_value is not None:
         ev = jnp.asarray(end_value).astype(out_dtype)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -14,10 +15,11 @@ _FLOATS = ("initial_learning_rate", "decay_rate", "end_value")
 _INTS = ("decay_steps", "transition_begin")
 
 
-def _common_dtype(values: list) -> np.dtype:
-    typed = [np.asarray(v).dtype for v in values if isinstance(v, np.generic | np.ndarray)]
-    if typed and all(t == typed[0] for t in typed) and len(typed) == len(values):
-        return typed[0]  # e.g. every initial_learning_rate a np.float32: keep it
+def _common_dtype(values: list[Any]) -> np.dtype[Any]:
+    """float64, or the common dtype when every value is a typed numpy scalar."""
+    typed = [v.dtype for v in values if isinstance(v, np.generic | np.ndarray)]
+    if typed and len(typed) == len(values):
+        return np.result_type(*typed)  # e.g. every initial_learning_rate a np.float32
     return np.dtype(np.float64)
 
 
@@ -28,6 +30,16 @@ def stack(configs: Sequence[ExponentialDecayConfig]) -> ExponentialDecayConfig:
     still computed on the host, exactly), to ``vmap`` over or to call with a scalar step
     (the result has shape ``(K,)``). ``staircase`` and ``name`` are static, so they must
     be equal across the configs, and ``end_value`` must be given for all or for none.
+
+    Float fields become float64 arrays (or the common dtype of typed numpy scalars, e.g.
+    float32 when every ``initial_learning_rate`` is a ``np.float32``); ``decay_steps`` and
+    ``transition_begin`` become int64 arrays.
+
+    Args:
+      configs: K >= 1 scalar :class:`ExponentialDecayConfig` objects.
+
+    Returns:
+      One :class:`ExponentialDecayConfig` whose numeric fields are 1-D arrays of length K.
 
     Raises:
       ValueError: an empty list, mixed ``staircase``/``name``/``end_value`` presence, or a
@@ -48,6 +60,10 @@ def stack(configs: Sequence[ExponentialDecayConfig]) -> ExponentialDecayConfig:
       Array([0.025  , 0.00625], dtype=float32)
       >>> unstack(batch) == cfgs
       True
+      >>> stack([cfgs[0], cfgs[1].replace(staircase=True)])  # doctest: +ELLIPSIS
+      Traceback (most recent call last):
+      ...
+      ValueError: stack(): staircase differs (element 0: False, element 1: True); ...
     """
     configs = list(configs)
     if not configs:
@@ -100,6 +116,12 @@ def unstack(batched: ExponentialDecayConfig) -> list[ExponentialDecayConfig]:
 
     The inverse of :func:`stack`: ``unstack(stack(cfgs)) == cfgs`` (values are returned
     as Python numbers, or numpy scalars for a typed ``initial_learning_rate``).
+
+    Args:
+      batched: a config whose numeric fields are concrete 1-D arrays of one length K.
+
+    Returns:
+      A list of K scalar configs, each validated like a freshly built one.
 
     Raises:
       TypeError: not an :class:`ExponentialDecayConfig`.

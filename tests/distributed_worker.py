@@ -1,6 +1,9 @@
 """One process of the 2-process sweep test (run by tests/test_distributed.py).
 
-argv: process_id port out_dir. Uses 4 CPU devices per process, gloo collectives.
+argv: process_id port out_dir. Each process has 4 CPU devices (XLA_FLAGS from the parent)
+and uses gloo for cross-process collectives. As on a multi-host cluster, each process
+builds only its own share of the sweep (its configs' host constants) and contributes it
+to one global, sweep-sharded schedule; the result is gathered to every process.
 """
 
 import sys
@@ -10,6 +13,7 @@ import jax
 
 def main() -> None:
     pid, port, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    # JAX 0.10 spells it jax_cpu_collectives_implementation ("gloo" is also its default).
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.config.update("jax_numpy_dtype_promotion", "strict")
     jax.distributed.initialize(
@@ -28,16 +32,22 @@ def main() -> None:
     assert jax.process_count() == 2 and jax.device_count() == 8, jax.devices()
     assert jax.local_device_count() == 4
     mesh = Mesh(np.array(jax.devices()), ("sweep",))
-    sched = exponential_decay(stack(CONFIGS))
     sharding = NamedSharding(mesh, PartitionSpec("sweep"))
-    # Every process holds the whole (small) host batch; each builds its addressable shards.
-    # (jax.device_put of host data onto a multi-process sharding trips JAX 0.10's
-    # same-value check, which compares a tiled all-gather with the local value.)
+    per_process = len(CONFIGS) // jax.process_count()
+    mine = CONFIGS[pid * per_process : (pid + 1) * per_process]
+    local = exponential_decay(stack(mine))  # this process's configs only
+    # Each leaf (config field or host constant) becomes one global array sharded over the
+    # sweep axis. (jax.device_put(full_host_batch, sharding) would also do on this small
+    # sweep, but not with float64 leaves and x64 off: its same-value-on-every-process
+    # check compares the float64 host array with an all-gather of its float32 copy, so
+    # any value not exact in float32, like 0.001, fails as "not the same on each process".)
     global_sched = jax.tree_util.tree_map(
-        lambda x: jax.make_array_from_callback(np.shape(x), sharding, lambda i: np.asarray(x)[i]),
-        sched,
+        lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local
     )
+    assert global_sched.config.decay_rate.shape == (len(CONFIGS),)
     out_arr = jax.jit(jax.vmap(lambda sc: sc(STEPS)))(global_sched)
+    assert out_arr.sharding.spec[0] == "sweep"
+    assert len(out_arr.addressable_shards) == 4
     full = multihost_utils.process_allgather(out_arr, tiled=True)
     np.save(f"{out}/result_{pid}.npy", np.asarray(full))
     jax.distributed.shutdown()
