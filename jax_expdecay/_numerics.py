@@ -377,7 +377,7 @@ def evaluate(
     val = jnp.where(jnp.isinf(y), y, y + y * lo) * down
     if posinf is not None:  # the limit p -> inf: 0 (decay) or inf (growth); rate 1 below
         limit = jnp.where((c.k_hi < 0) | (c.sign == 0), w(0.0), jnp.multiply(w(np.inf), c.sign))
-        val = jnp.where(posinf, limit, val)
+        val = jnp.where(posinf & (c.k_hi != 0), limit, val)  # rate 1: finite init below
     val = val.astype(out_dtype)
     init_out = jnp.asarray(init).astype(out_dtype)
     # decay_rate == 1 (or 0, masked below): exactly the initial rate, but keep the
