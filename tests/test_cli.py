@@ -1,4 +1,8 @@
-"""The CLI: default output, formats, crossings, plot, Keras comparison, error paths."""
+"""The CLI: default output, formats, exact crossings, plot, Keras comparison, error paths.
+
+Most checks call ``main([...])`` in-process; subprocesses (JAX import, ~1-2 s each) cover
+the entry points, exit codes and the absence of tracebacks.
+"""
 
 from __future__ import annotations
 
@@ -7,120 +11,217 @@ import io
 import json
 import math
 import os
+import re
 import struct
 import subprocess
 import sys
 from fractions import Fraction
 
+import mpmath
+import numpy as np
 import pytest
 from reference import exact_lr, ulp_error
 
 from jax_expdecay import ExponentialDecayConfig, serialize
-from jax_expdecay._cli import _crossings, main
+from jax_expdecay._cli import _crossings, _horizon, main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SEED = ExponentialDecayConfig(0.1, 100000, 0.96, staircase=True)
 
 
-def _run(*args: str, extra_env: dict | None = None) -> subprocess.CompletedProcess:
+def _run(*args: str, extra_env: dict | None = None, exe: str | None = None):
     env = {**os.environ, **(extra_env or {})}
-    env.pop("XLA_FLAGS", None)
+    env.pop("XLA_FLAGS", None)  # the CLI's own default: one CPU device
+    cmd = [exe] if exe else [sys.executable, "-m", "jax_expdecay"]
     return subprocess.run(
-        [sys.executable, "-m", "jax_expdecay", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env=env,
+        [*cmd, *args], capture_output=True, text=True, timeout=120, cwd=ROOT, env=env
     )
+
+
+def _exact(cfg: ExponentialDecayConfig, step: int):
+    return exact_lr(cfg.initial_learning_rate, cfg.decay_steps, cfg.decay_rate, step,
+                    cfg.staircase, cfg.transition_begin, cfg.end_value)  # fmt: skip
+
+
+def _table_rows(out: str) -> dict[int, float]:
+    rows = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0].isdigit():
+            rows[int(parts[0])] = float(parts[1])
+    return rows
+
+
+def _check_crossings(cfg: ExponentialDecayConfig, found: list[tuple[str, int]], crossed) -> None:
+    """Each listed step has crossed its power of ten, and the step (continuous) or stair
+    (staircase) before it has not."""
+    back = cfg.decay_steps if cfg.staircase else 1
+    for label, step in found:
+        k = int(label.split("1e")[1])
+        assert crossed(step, k), (label, step)
+        if step - back > cfg.transition_begin:
+            assert not crossed(step - back, k), (label, step)
+
+
+def _mp_crossed(cfg: ExponentialDecayConfig):
+    decay = cfg.decay_rate < 1
+
+    def crossed(step: int, k: int) -> bool:
+        v, t = _exact(cfg, step), mpmath.mpf(10) ** k
+        return v < t if decay else v > t
+
+    return crossed
 
 
 def test_default_demo_is_the_seed_in_a_subprocess():
     proc = _run()
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert "0.1 * 0.96 ** floor(s / d), d = 100000" in out
-    rows = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[0].isdigit():
-            rows[int(parts[0])] = float(parts[1])
-    assert {0, 99999, 100000, 199999, 200000, 1000000} <= set(rows)
+    assert out.startswith("lr = 0.1 * 0.96 ** floor(s / d), d = 100000, s = step\n")
+    rows = _table_rows(out)
+    assert {0, 99999, 100000, 199999, 200000} <= set(rows)
     for step, value in rows.items():
-        exact = exact_lr(0.1, 100000, 0.96, step, True)
         # float32 results within 2 ulp; printing 9 digits adds < 0.01 ulp
-        assert ulp_error(value, exact, "float32") <= 2.05
-    assert "< 1e-5  at step 22600000" in out
+        assert ulp_error(value, _exact(SEED, step), "float32") <= 2.05, step
+    # The table runs to the first stair where the rate is <= 1e-3 of the initial one.
+    last = max(rows)
+    assert last == _horizon(SEED)
+    assert _exact(SEED, last) <= Fraction(1, 1000) * mpmath.mpf(0.1)
+    assert _exact(SEED, last - SEED.decay_steps) > Fraction(1, 1000) * mpmath.mpf(0.1)
+    crossings = [(m[0], int(m[1])) for m in re.findall(r"(< 1e-\d+)\s+at step (\d+)", out)]
+    assert len(crossings) == 8 and crossings[0][0] == "< 1e-1"
+    _check_crossings(SEED, crossings, _mp_crossed(SEED))
 
 
 @pytest.mark.parametrize(
-    ("cfg", "power"),
+    "cfg",
     [
-        (ExponentialDecayConfig(0.1, 100000, 0.96, staircase=True), -5),
-        (ExponentialDecayConfig(0.1, 1000, 0.96), -3),
-        (ExponentialDecayConfig(3e-4, 47, 0.5, transition_begin=100), -9),
-        (ExponentialDecayConfig(1e-6, 1000, 1.05), -4),
+        SEED,
+        ExponentialDecayConfig(0.1, 1000, 0.96),
+        ExponentialDecayConfig(3e-4, 47, 0.5, transition_begin=100),
+        ExponentialDecayConfig(1e-6, 1000, 1.05),
+        ExponentialDecayConfig(1e-6, 7, 1.05, staircase=True, end_value=1e20),
+        ExponentialDecayConfig(0.1, 10, 0.3, end_value=1e-7),
+        ExponentialDecayConfig(0.1, 10**8, 0.9, staircase=True),  # 1e-2 only past int32
     ],
 )
-def test_crossings_are_exact(cfg, power):
-    """The first step past each power of ten, checked against exact rational arithmetic:
-    the step before has not crossed, the step itself has."""
-    found = dict(_crossings(cfg))
+def test_crossings_are_exact(cfg):
+    """Every power of ten, checked against 160-bit mpmath: the step before has not
+    crossed, the step itself has; the list stops only at end_value or int32."""
+    found = _crossings(cfg)
+    _check_crossings(cfg, found, _mp_crossed(cfg))
     decay = cfg.decay_rate < 1
-    key = f"{'<' if decay else '>'} 1e{power}"
-    step = found[key]
-    target = Fraction(10) ** power
+    powers = [int(label.split("1e")[1]) for label, _ in found]
+    assert powers == list(range(powers[0], powers[0] + (-1 if decay else 1) * len(powers),
+                                -1 if decay else 1))  # fmt: skip
+    if cfg.end_value is not None:  # stops at the first power end_value keeps it from
+        nxt = Fraction(10) ** (powers[-1] + (-1 if decay else 1))
+        assert (Fraction(cfg.end_value) >= nxt) if decay else (Fraction(cfg.end_value) <= nxt)
+    elif powers[-1] != (-38 if decay else 38):  # else the next power is crossed past int32
+        assert not _mp_crossed(cfg)(2**31 - 1, powers[-1] + (-1 if decay else 1))
 
-    def crossed(s: int) -> bool:
-        v = exact_lr(cfg.initial_learning_rate, cfg.decay_steps, cfg.decay_rate, s,
-                     cfg.staircase, cfg.transition_begin)  # fmt: skip
-        return v < target if decay else v > target
 
-    assert crossed(step) and not crossed(step - 1)
+def test_crossings_brute_force():
+    """Every integer step, exactly: the first step below each power of ten."""
+    cfg = ExponentialDecayConfig(1.0, 7, 0.5)
+    want: dict[int, int] = {}
+    for step in range(1, 7 * 127):
+        v = _exact(cfg, step)
+        for k in range(0, -39, -1):
+            if k not in want and v < mpmath.mpf(10) ** k:
+                want[k] = step
+    assert _crossings(cfg) == [(f"< 1e{k}", s) for k, s in sorted(want.items(), reverse=True)]
+
+
+@pytest.mark.parametrize(
+    ("rate", "d", "staircase"), [(10.0, 3, True), (10.0, 3, False), (100.0, 5, False)]
+)
+def test_crossings_at_exact_ties(rate, d, staircase):
+    """1 * 10**m ** (s / d) equals a power of ten exactly at some steps; equal is not
+    above, so the crossing is the next step (stair). Exact in integers: the value
+    exceeds 10**k iff m * p > k with p = s / d (or its floor)."""
+    cfg = ExponentialDecayConfig(1.0, d, rate, staircase=staircase)
+    m = round(math.log10(rate))
+    found = _crossings(cfg)
+    assert [label for label, _ in found] == [f"> 1e{k}" for k in range(0, 39)]
+    for label, step in found:
+        k = int(label.split("1e")[1])
+        p = Fraction(step // d if staircase else Fraction(step, d))
+        p_before = Fraction((step - d) // d if staircase else Fraction(step - 1, d))
+        assert m * p > k >= m * p_before, label
+
+
+def test_crossings_rate_zero_and_flat():
+    cfg = ExponentialDecayConfig(0.1, 10, 0.0, staircase=True, transition_begin=5)
+    assert _crossings(cfg) == [(f"< 1e{k}", 15) for k in range(-1, -39, -1)]
+    assert _crossings(ExponentialDecayConfig(0.1, 10, 1.0)) == []
+
+
+def test_default_steps_cover_the_horizon_for_growth_and_continuous(capsys):
+    assert main(["--decay-rate", "1.5", "--decay-steps", "10", "--no-staircase"]) == 0
+    out = capsys.readouterr().out
+    rows = _table_rows(out)
+    cfg = ExponentialDecayConfig(0.1, 10, 1.5)
+    assert max(rows) == _horizon(cfg) == math.ceil(10 * math.log(1000) / math.log(1.5))
+    for step, value in rows.items():
+        assert ulp_error(value, _exact(cfg, step), "float32") <= 2.05, step
+    assert "> 1e0  at step 57" in out  # 0.1 * 1.5 ** (s / 10) > 1 first at s = 57
+    assert _exact(cfg, 57) > 1 > _exact(cfg, 56)
 
 
 def test_json_round_trips_the_config(capsys):
     args = ["--decay-steps", "41", "--decay-rate", "0.5", "--transition-begin", "7"]
-    assert main([*args, "--end-value", "0.01", "--steps", "0,48,1000", "--format", "json"]) == 0
+    assert main([*args, "--end-value", "0.01", "--steps", "0,48,1e3", "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     cfg = ExponentialDecayConfig.from_dict(data["config"])
     assert cfg == ExponentialDecayConfig(
         0.1, 41, 0.5, staircase=True, transition_begin=7, end_value=0.01
     )
+    assert [row["step"] for row in data["rows"]] == [0, 48, 1000]
     for row in data["rows"]:
-        exact = exact_lr(0.1, 41, 0.5, row["step"], True, 7, 0.01)
-        assert ulp_error(row["learning_rate"], exact, "float32") <= 2.0
+        assert ulp_error(row["learning_rate"], _exact(cfg, row["step"]), "float32") <= 2.0
+    assert [(c["threshold"], c["step"]) for c in data["crossings"]] == _crossings(cfg)
 
 
 def test_csv_and_ranges(capsys):
-    assert (
-        main(["--start", "0", "--stop", "1000000", "--num", "5", "--log", "--format", "csv"]) == 0
-    )
+    assert main(["--start", "0", "--stop", "1e6", "--num", "5", "--log", "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    steps = [int(r["step"]) for r in rows]
-    assert steps == [1, 32, 1000, 31623, 1000000]
+    assert [int(r["step"]) for r in rows] == [round(10 ** (1.5 * i)) for i in range(5)]
     for r in rows:
-        exact = exact_lr(0.1, 100000, 0.96, int(r["step"]), True)
-        assert ulp_error(float(r["learning_rate"]), exact, "float32") <= 2.0
+        assert ulp_error(float(r["learning_rate"]), _exact(SEED, int(r["step"])), "f4") <= 2.0
+    # --num alone: a linear range from 0 to the default horizon
+    assert main(["--num", "3", "--format", "csv"]) == 0
+    steps = [int(r["step"]) for r in csv.DictReader(io.StringIO(capsys.readouterr().out))]
+    assert steps == [0, round(_horizon(SEED) / 2), _horizon(SEED)]
+
+
+def test_values_do_not_depend_on_the_other_steps(capsys):
+    """One evaluation per step: a stair shows one value whatever else is in the table."""
+    assert main(["--steps", "200000,250000,299999", "--format", "csv"]) == 0
+    a = [r["learning_rate"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))]
+    assert main(["--steps", "0,100000,200000", "--format", "csv"]) == 0
+    b = [r["learning_rate"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))]
+    assert len(set(a)) == 1 and b[2] == a[0]
 
 
 def test_config_file_forms_and_flag_override(tmp_path, capsys):
     keras_cfg = {"initial_learning_rate": 1.0, "decay_steps": 10, "decay_rate": 0.5,
                  "staircase": True, "name": None}  # fmt: skip
-    forms = {
-        "ours.json": ExponentialDecayConfig.from_dict(keras_cfg).to_dict(),
-        "keras.json": keras_cfg,
-        "envelope.json": serialize(ExponentialDecayConfig.from_dict(keras_cfg)),
-    }
+    cfg = ExponentialDecayConfig.from_dict(keras_cfg)
+    forms = {"ours.json": cfg.to_dict(), "keras.json": keras_cfg, "envelope.json": serialize(cfg)}
     for fname, payload in forms.items():
         path = tmp_path / fname
         path.write_text(json.dumps(payload))
         assert main(["--config", str(path), "--steps", "9,10,25", "--format", "json"]) == 0
         rows = json.loads(capsys.readouterr().out)["rows"]
-        assert [r["learning_rate"] for r in rows] == [1.0, 0.5, 0.25], fname
-    path = tmp_path / "keras.json"
-    assert main(["--config", str(path), "--decay-rate", "0.25", "--steps", "10", "--format",
-                 "json"]) == 0  # fmt: skip
-    assert json.loads(capsys.readouterr().out)["rows"][0]["learning_rate"] == 0.25
+        want = [float(np.float32(float(_exact(cfg, s)))) for s in (9, 10, 25)]  # exact in f32
+        assert [r["learning_rate"] for r in rows] == want, fname
+    args = ["--config", str(tmp_path / "keras.json"), "--decay-rate", "0.25", "--no-staircase"]
+    assert main([*args, "--steps", "10,15", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["config"]["decay_rate"] == 0.25 and data["config"]["staircase"] is False
+    assert data["config"]["decay_steps"] == 10  # from the file
+    assert data["rows"][0]["learning_rate"] == 0.25
 
 
 def _png_size(path) -> tuple[int, int]:
@@ -132,8 +233,9 @@ def _png_size(path) -> tuple[int, int]:
 
 def test_plot_writes_a_png(tmp_path):
     out = tmp_path / "s.png"
-    proc = _run("--plot", str(out), "--log-y")
+    proc = _run("--plot", str(out), "--log-y", "--transition-begin", "50000")
     assert proc.returncode == 0, proc.stderr
+    assert f"plot written to {out}" in proc.stdout
     w, h = _png_size(out)
     assert (w, h) == (640, 360)
     assert 5_000 < out.stat().st_size < 2_000_000
@@ -147,18 +249,27 @@ def test_plot_without_matplotlib_says_what_to_install(tmp_path):
     assert proc.stderr.strip() == (
         "jax-expdecay: error: --plot needs matplotlib: pip install 'jax_expdecay[plot]'"
     )
+    assert not (tmp_path / "x.png").exists()
 
 
-def test_compare_keras_shows_the_wrong_stair(capsys):
-    args = ["--decay-steps", "41", "--decay-rate", "0.5", "--steps", "40,41,82", "--format", "json"]
-    assert main([*args, "--compare-keras"]) == 0
+def test_compare_keras_shows_its_wrong_stair(capsys):
+    """d = 2**24 + 1: Keras's float32 step / decay_steps rounds 16777216 / 16777217 up to
+    1, so Keras is one stair early at step 16777216; ours holds until 16777217."""
+    d = 2**24 + 1
+    cfg = ExponentialDecayConfig(0.1, d, 0.5, staircase=True)
+    args = ["--decay-steps", str(d), "--decay-rate", "0.5", "--steps", f"{d - 2},{d - 1},{d}"]
+    assert main([*args, "--compare-keras", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)["rows"]
-    assert [r["learning_rate"] for r in rows] == [1 / 10, 0.05, 0.025] or all(
-        ulp_error(r["learning_rate"], exact_lr(0.1, 41, 0.5, r["step"], True), "f4") <= 2
-        for r in rows
-    )
     for r in rows:
-        assert math.isclose(r["difference"], r["keras"] - r["learning_rate"])
+        assert ulp_error(r["learning_rate"], _exact(cfg, r["step"]), "f4") <= 2.0
+        assert r["difference"] == r["keras"] - r["learning_rate"]
+        assert math.isclose(r["relative"], r["difference"] / r["learning_rate"])
+        spacing = float(np.spacing(np.float32(r["learning_rate"])))
+        assert math.isclose(r["ulp_float32"], abs(r["difference"]) / spacing)
+    assert ulp_error(rows[1]["keras"], _exact(cfg, d), "f4") <= 2.0  # the next stair
+    assert math.isclose(rows[1]["relative"], -0.5, rel_tol=1e-6)
+    assert main([*args, "--compare-keras"]) == 0
+    assert "(keras-ours)" in capsys.readouterr().out
 
 
 def test_compare_keras_without_keras(tmp_path):
@@ -166,52 +277,120 @@ def test_compare_keras_without_keras(tmp_path):
     blocker.write_text("import sys\nsys.modules['keras'] = None\n")
     proc = _run("--compare-keras", extra_env={"PYTHONPATH": str(tmp_path)})
     assert proc.returncode == 2
-    assert "needs keras" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert proc.stderr.startswith("jax-expdecay: error: --compare-keras needs keras")
+    assert len(proc.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
         (["--bogus"], "unrecognized arguments: --bogus"),
-        (["--decay-steps", "x"], "--decay-steps: invalid int value: 'x'"),
+        (["--decay-steps", "x"], "argument --decay-steps: expected a whole number, got 'x'"),
+        (["--decay-steps", "1.5"], "argument --decay-steps: expected a whole number, got '1.5'"),
         (["--decay-steps", "0"], "decay_steps must be a positive number of steps, got 0"),
         (["--decay-rate", "-1"], "decay_rate must be >= 0, got -1.0"),
-        (["--steps", "1,a"], "--steps must be comma-separated integers"),
+        (["--initial-learning-rate", "nan"], "initial_learning_rate must be finite"),
+        (["--steps", "1,a"], "--steps must be comma-separated whole numbers, got '1,a'"),
+        (["--steps", ","], "--steps is empty"),
         (["--steps", "3000000000"], "steps must fit in int32"),
+        (["--steps", "1", "--num", "3"], "--steps cannot be combined with"),
         (["--start", "10", "--stop", "5"], "--stop (5) must be >= --start (10)"),
+        (["--num", "0"], "--num must be between 1 and 100000, got 0"),
+        (["--log", "--stop", "0"], "--log needs --stop >= 1, got 0"),
         (["--config", "/nonexistent.json"], "cannot read --config '/nonexistent.json'"),
         (["--format", "xml"], "argument --format: invalid choice: 'xml'"),
+        (["--plot", "/nonexistent/dir/x.png", "--steps", "0"], "cannot write --plot"),
+        (["--compare-keras", "--transition-begin", "5"], "Keras has no transition_begin"),
     ],
 )
 def test_errors_are_one_line_exit_2(args, needle, capsys):
     assert main(args) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("jax-expdecay: error: ") and needle in err
-    assert len(err.strip().splitlines()) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith("jax-expdecay: error: ") and needle in captured.err
+    assert len(captured.err.strip().splitlines()) == 1 and captured.out == ""
 
 
 @pytest.mark.parametrize(
     ("content", "needle"),
     [
         ("{not json", "is not valid JSON"),
+        ('{"a": ' * 100_000, "is not valid JSON"),  # nesting too deep for the parser
         ('{"class_name": "os.system", "config": {}}', "class_name must be 'ExponentialDecay'"),
         ('{"initial_learning_rate": 0.1}', "missing required keys"),
         ("[1, 2]", "takes a dict"),
     ],
 )
-def test_bad_config_files_in_a_subprocess(tmp_path, content, needle):
+def test_bad_config_files(tmp_path, content, needle, capsys):
     path = tmp_path / "c.json"
     path.write_text(content)
+    assert main(["--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("jax-expdecay: error: ") and needle in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_bad_config_file_in_a_subprocess_has_no_traceback(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text('{"class_name": "os.system", "config": {}}')
+    proc = _run("--config", str(path), "--decay-rate", "x")  # two problems: flags first
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip() == (
+        "jax-expdecay: error: argument --decay-rate: invalid float value: 'x'"
+    )
     proc = _run("--config", str(path))
     assert proc.returncode == 2
-    assert needle in proc.stderr
+    assert "class_name must be 'ExponentialDecay'" in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_help_documents_every_flag_with_an_example():
-    proc = _run("--help")
+def test_console_script_and_help():
+    """The installed ``jax-expdecay`` script; --help documents every flag with examples."""
+    exe = os.path.join(os.path.dirname(sys.executable), "jax-expdecay")
+    if not os.path.exists(exe):
+        pytest.skip("package not installed (pip install -e .)")
+    proc = _run("--help", exe=exe)
     assert proc.returncode == 0
     for flag in ("--initial-learning-rate", "--decay-steps", "--decay-rate", "--staircase",
-                 "--transition-begin", "--end-value", "--name", "--config", "--steps",
-                 "--format", "--plot", "--log-y", "--compare-keras", "examples:"):  # fmt: skip
-        assert flag in proc.stdout
+                 "--no-staircase", "--transition-begin", "--end-value", "--name", "--config",
+                 "--steps", "--start", "--stop", "--num", "--log", "--format", "--plot",
+                 "--log-y", "--compare-keras", "--version", "examples:"):  # fmt: skip
+        assert flag in proc.stdout, flag
+    assert proc.stdout.startswith("usage: jax-expdecay ")
+
+
+def test_version(capsys):
+    from jax_expdecay import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"jax-expdecay {__version__}"
+
+
+def test_closed_pipe_is_quiet():
+    """``jax-expdecay ... | head -1``: no BrokenPipeError traceback."""
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    cmd = [sys.executable, "-m", "jax_expdecay", "--num", "20000", "--format", "csv"]
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=env
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.readline() == b"step,learning_rate\n"
+        proc.stdout.close()  # the reader goes away with ~500 KB still to come
+        err = proc.stderr.read()
+        assert proc.wait(timeout=120) == 1
+    assert err == b""
+
+
+def test_json_is_strict_when_the_rate_overflows(capsys):
+    """float32 overflow gives inf, written as the string "inf" (strict JSON has none)."""
+    args = ["--initial-learning-rate", "1e30", "--decay-rate", "1e6", "--decay-steps", "1"]
+    assert main([*args, "--no-staircase", "--steps", "0,1,10", "--format", "json"]) == 0
+
+    def no_constants(name: str):
+        raise AssertionError(f"non-standard JSON constant {name}")
+
+    data = json.loads(capsys.readouterr().out, parse_constant=no_constants)
+    cfg = ExponentialDecayConfig.from_dict(data["config"])
+    first, second, third = data["rows"]
+    assert ulp_error(first["learning_rate"], _exact(cfg, 0), "f4") <= 2.0
+    assert ulp_error(second["learning_rate"], _exact(cfg, 1), "f4") <= 2.0
+    assert _exact(cfg, 10) > np.finfo(np.float32).max and third["learning_rate"] == "inf"

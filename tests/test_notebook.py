@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import nbformat
@@ -32,5 +33,13 @@ def test_notebook_executes():
         o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
     )
     assert "step 41, decay_steps 41, staircase: naive 1.0  ours 0.5  exact 0.5" in text
+    # exact vs naive at large steps: ours within float32 rounding, the naive formula not
+    rels = re.findall(r"naive \S+ \(([-+.e\d]+)\)  ours \S+ \(([-+.e\d]+)\)", text)
+    assert len(rels) == 5
+    assert all(abs(float(ours)) < 2**-22 for _, ours in rels)
+    assert max(abs(float(naive)) for naive, _ in rels) > 1e-3
+    # training and the sweep learned something (the loss starts near ln(10) = 2.3)
+    losses = [float(x) for x in re.findall(r"final loss (\d+\.\d+)", text)]
+    assert len(losses) == 6 and max(losses) < 1.0
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) == 3  # seed schedule, training, sweep

@@ -1,7 +1,10 @@
 """The public API's typing contract, checked by pyright in strict mode (see pyproject).
 
-Also collected by pytest, so the contract is exercised at runtime too.
+Also collected by pytest, so the contract is exercised at runtime too. Wrong calls carry
+a narrow ``pyright: ignore``; unnecessary ignores are errors here, so each one proves that
+pyright rejects the call (and pytest that it raises at runtime).
 """
+# pyright: reportUnnecessaryTypeIgnoreComment=true
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import optax  # pyright: ignore[reportMissingTypeStubs]  # optax ships no stubs
+import pytest
 from typing_extensions import assert_type
 
 import jax_expdecay
@@ -53,3 +57,22 @@ def test_typing_contract() -> None:
     assert_type(current_learning_rate(sched, state), jax.Array)
     assert isinstance(jax_expdecay.__version__, str)
     assert float(lr) == float(sched(3))
+
+
+def test_typing_annotations_and_optax_schedule() -> None:
+    sched: ExponentialDecay = exponential_decay(0.1, 1000, 0.96)
+    lr: jax.Array = sched(3)
+    cfg: ExponentialDecayConfig = sched.config
+    assert_type(cfg.staircase, bool)
+    assert_type(cfg.name, str | None)
+    as_schedule: optax.Schedule = sched
+    assert float(as_schedule(3)) == float(lr)
+    again = exponential_decay(ExponentialDecayConfig.from_config(sched.get_config()))
+    assert again.config == cfg
+
+
+def test_typing_rejects_wrong_calls() -> None:
+    with pytest.raises(TypeError):
+        exponential_decay("0.1", 1000, 0.96)  # pyright: ignore[reportArgumentType]
+    with pytest.raises(TypeError):
+        exponential_decay(0.1, 1000, 0.96, True, 5)  # pyright: ignore[reportCallIssue]
