@@ -4,31 +4,61 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import decimal
 import io
 import json
 import math
 import os
+import re
+import stat
 import sys
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import Any, NoReturn
 
 import jax
 import numpy as np
 
-from ._config import _FIELDS, ExponentialDecayConfig
+from ._config import _FIELDS, _REQUIRED_KEYS, ExponentialDecayConfig
+from ._crossing import _first_step_above, first_step_below
 from ._schedule import exponential_decay
 from ._serialization import deserialize
 
 __all__ = ["main"]
 
 PROG = "jax-expdecay"
+# The demo shown when no schedule flag (and no --config) is given: the seed's example.
 SEED = {"initial_learning_rate": 0.1, "decay_steps": 100000, "decay_rate": 0.96, "staircase": True}
-_CTX = decimal.Context(prec=100)
-# Two exponents closer than this (in log space) are taken as equal: the 100-digit logs err
-# by < 1e-87 for any exponent below 2**31 * 745, far below it.
-_TIE = decimal.Decimal("1e-80")
+# Every other run uses the library's own defaults, read from the config class itself so
+# that the CLI cannot drift from exponential_decay(): staircase=False, transition_begin=0,
+# end_value=None, name="ExponentialDecay". The three required fields have no default.
+LIBRARY_DEFAULTS = {
+    f.name: f.default
+    for f in dataclasses.fields(ExponentialDecayConfig)
+    if f.default is not dataclasses.MISSING
+}
+_INT32_MAX = 2**31 - 1
 _MAX_NUM = 100_000
+_MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred bytes; 1 MiB is generous
+# Options that take a value, for `--steps -5,0` (argparse < 3.13 reads "-5,0" as an option).
+_VALUE_OPTIONS = (
+    "--config",
+    "--initial-learning-rate",
+    "--decay-steps",
+    "--decay-rate",
+    "--transition-begin",
+    "--end-value",
+    "--name",
+    "--steps",
+    "--start",
+    "--stop",
+    "--num",
+    "--format",
+    "--plot",
+    "--crossings",
+)
+_NEGATIVE = re.compile(r"-(\d|\.\d|inf|nan)", re.IGNORECASE)
 
 
 def _whole(text: str) -> int:
@@ -45,16 +75,27 @@ def _whole(text: str) -> int:
 EPILOG = """\
 examples:
   jax-expdecay                                   # the seed: 0.1 * 0.96 ** floor(step / 100000)
-  jax-expdecay --decay-rate 0.5 --decay-steps 1000 --no-staircase --steps 0,500,1000,250000
+  jax-expdecay --initial-learning-rate 0.1 --decay-steps 1000 --decay-rate 0.5 --steps 0,500,1e3
   jax-expdecay --config keras_schedule.json --format json
-  jax-expdecay --start 0 --stop 2000000 --num 50 --log --format csv
-  jax-expdecay --plot schedule.png --log-y        # needs: pip install 'jax_expdecay[plot]'
+  jax-expdecay --config schedule.json --start 0 --stop 2000000 --num 50 --log --format csv
+  jax-expdecay --plot schedule.svg --log-y       # needs: pip install 'jax_expdecay[plot]'
   jax-expdecay --compare-keras                   # needs keras (KERAS_BACKEND=jax is used)
 
---config reads JSON: our ExponentialDecayConfig.to_dict(), a Keras get_config() dict, or
-a serialized envelope {"class_name": "ExponentialDecay", "config": {...}} (Keras 3's
-{"module", "class_name", "config", "registered_name"} too). Flags override its fields.
-Nothing in the file is ever imported or executed. Errors print one line and exit 2.
+defaults: with no schedule flag and no --config, the seed's demo above. Otherwise the
+schedule is built as exponential_decay() builds it: --initial-learning-rate,
+--decay-steps and --decay-rate are required (from flags or --config), and the other
+fields default as in exponential_decay(): --no-staircase, --transition-begin 0, no
+--end-value, --name ExponentialDecay.
+
+values: the learning rate is JAX's default float, float32, evaluated one step at a time
+as an optimizer sees it, and printed (table, JSON, CSV) as the shortest decimal that
+reads back to the same float32 (0.096, not 0.0960000008).
+
+--config reads JSON (a regular file of at most 1 MiB): our ExponentialDecayConfig.to_dict(),
+a Keras get_config() dict, or a serialized envelope {"class_name": "ExponentialDecay",
+"config": {...}} (Keras 3's {"module", "class_name", "config", "registered_name"} too).
+Flags override its fields. Nothing in the file is ever imported or executed. Errors print
+one line and exit 2.
 """
 
 
@@ -91,32 +132,59 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    g = p.add_argument_group("schedule (Keras names; default: the seed's example)")
-    g.add_argument("--config", metavar="FILE", help="JSON config file (see below)")
-    g.add_argument("--initial-learning-rate", type=float, metavar="X", help="default 0.1")
-    g.add_argument(
-        "--decay-steps", type=_whole, metavar="N", help="steps per decay period (default 100000)"
+    g = p.add_argument_group(
+        "schedule (Keras names; defaults: exponential_decay()'s, see 'defaults' below)"
     )
-    g.add_argument("--decay-rate", type=float, metavar="R", help="per period (default 0.96)")
+    g.add_argument("--config", metavar="FILE", help="JSON config file (see below)")
+    g.add_argument(
+        "--initial-learning-rate",
+        type=float,
+        metavar="X",
+        help="required (no default in exponential_decay); 0.1 in the seed's demo",
+    )
+    g.add_argument(
+        "--decay-steps",
+        type=_whole,
+        metavar="N",
+        help="steps per decay period: required; 100000 in the seed's demo",
+    )
+    g.add_argument(
+        "--decay-rate",
+        type=float,
+        metavar="R",
+        help="factor per decay period: required; 0.96 in the seed's demo",
+    )
     g.add_argument(
         "--staircase",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="floor the exponent: decay in stairs (default: on)",
+        help="floor the exponent: decay in stairs (default: off, as exponential_decay's "
+        "staircase=False; on in the seed's demo)",
     )
     g.add_argument(
-        "--transition-begin", type=_whole, metavar="N", help="hold the rate until step N"
+        "--transition-begin",
+        type=_whole,
+        metavar="N",
+        help="hold the rate until step N (default: 0, as exponential_decay)",
     )
     g.add_argument(
-        "--end-value", type=float, metavar="X", help="floor (decay) or cap (growth) of the rate"
+        "--end-value",
+        type=float,
+        metavar="X",
+        help="floor (decay) or cap (growth) of the rate (default: none, as exponential_decay)",
     )
-    g.add_argument("--name", metavar="S", help="the config's name (kept in --format json)")
+    g.add_argument(
+        "--name",
+        metavar="S",
+        help="the config's name, kept in --format json (default: ExponentialDecay, as "
+        "exponential_decay)",
+    )
     s = p.add_argument_group(
         "steps (default: 0, the first stair boundaries, then log-spaced steps up to where\n"
         "the rate is 1e-3 of the initial one, at least 10 decay periods)"
     )
     s.add_argument(
-        "--steps", metavar="S1,S2,...", help="explicit comma-separated steps (1e6 is fine)"
+        "--steps", metavar="S1,S2,...", help="explicit comma-separated steps (1e6 and -5 are fine)"
     )
     s.add_argument("--start", type=_whole, metavar="N", help="first step of a range (default 0)")
     s.add_argument(
@@ -130,22 +198,96 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument(
         "--format", choices=("table", "json", "csv"), default="table", help="default: table"
     )
-    o.add_argument("--plot", metavar="FILE.png", help="write a plot (needs matplotlib)")
+    o.add_argument(
+        "--crossings",
+        metavar="WHICH",
+        default="table",
+        help="first step at which the rate is below (decay) or above (growth) a threshold, "
+        "exact: 'table' (default) each power of ten crossed up to the table's last step; "
+        "'all' every power of ten to 1e-38 (1e38) up to step 2**31 - 1; 'none'; or "
+        "comma-separated thresholds such as 1e-3,5e-4 (any step)",
+    )
+    o.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="write a plot in the format its suffix names: .png, .svg, .pdf, .jpg, ... "
+        "(needs matplotlib)",
+    )
     o.add_argument("--log-y", action="store_true", help="log-scale y axis in the plot")
     o.add_argument(
         "--compare-keras",
         action="store_true",
-        help="add Keras 3's value, the relative difference and the float32 ulp distance",
+        help="add Keras 3's value, the relative difference, the float32 ulp distance and "
+        "which of the two is nearer the exact value",
     )
     return p
 
 
+def _fix_negative_values(argv: list[str]) -> list[str]:
+    """``--steps -5,0`` as ``--steps=-5,0``: argparse before 3.13 takes a value that
+    starts with ``-`` and is not a plain number (``-5,0``, ``-1e-3``) for an option.
+    Unique prefixes (``--st`` is not one) are handled as argparse handles them."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("--") and "=" not in arg and i + 1 < len(argv):
+            exact = arg in _VALUE_OPTIONS
+            matches = [o for o in _VALUE_OPTIONS if o.startswith(arg)]
+            if (exact or len(matches) == 1) and _NEGATIVE.match(argv[i + 1]):
+                out.append(f"{arg}={argv[i + 1]}")
+                i += 2
+                continue
+        out.append(arg)
+        i += 1
+    return out
+
+
+def _is_schedule_flag_given(args: argparse.Namespace) -> bool:
+    return args.config is not None or any(getattr(args, f) is not None for f in _FIELDS)
+
+
+def _read_config_file(path: str) -> str:
+    """The text of a JSON ``--config`` file: a regular file of at most 1 MiB.
+
+    Opened without blocking (a FIFO with no writer would hang a plain ``open``), then
+    checked on the open descriptor (no race with the path changing), and read with a
+    bound (``/dev/zero`` and ``/proc`` files report no useful size). Raises OSError
+    (cannot open) or UnicodeDecodeError; refuses special and oversized files with a
+    one-line failure.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                     (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                     (stat.S_ISSOCK, "a socket"))  # fmt: skip
+            kind = next((name for test, name in kinds if test(mode)), "not a regular file")
+            _fail(f"--config {path!r} is {kind}; give a regular JSON file")
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read(_MAX_CONFIG_BYTES + 1)
+    if len(data) > _MAX_CONFIG_BYTES:
+        _fail(f"--config {path!r} is over 1 MiB (the limit for a config file)")
+    return data.decode("utf-8")
+
+
 def _load_config(args: argparse.Namespace) -> ExponentialDecayConfig:
-    fields: dict[str, Any] = dict(SEED)
-    if args.config is not None:
+    # The seed's demo only when no schedule flag is given; else exponential_decay's rules.
+    fields: dict[str, Any] = dict(LIBRARY_DEFAULTS if _is_schedule_flag_given(args) else SEED)
+    if args.config is not None and args.config.lower().endswith(".keras"):
+        from ._keras import from_keras  # a saved Keras model: its optimizer's schedule
+
         try:
-            with open(args.config, encoding="utf-8") as fh:
-                data = json.load(fh)
+            fields = from_keras(args.config).config.to_dict()
+        except OSError as e:
+            _fail(f"cannot read --config {args.config!r}: {e.strerror or e}")
+    elif args.config is not None:
+        try:
+            data = json.loads(_read_config_file(args.config))
         except OSError as e:
             _fail(f"cannot read --config {args.config!r}: {e.strerror or e}")
         except (ValueError, RecursionError) as e:  # JSONDecodeError, bad UTF-8, huge ints
@@ -155,6 +297,13 @@ def _load_config(args: argparse.Namespace) -> ExponentialDecayConfig:
         value = getattr(args, f)
         if value is not None:
             fields[f] = value
+    missing = ["--" + f.replace("_", "-") for f in _REQUIRED_KEYS if f not in fields]
+    if missing:
+        _fail(
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required: "
+            f"exponential_decay() has no default for {'it' if len(missing) == 1 else 'them'} "
+            "(or give --config FILE; with no schedule flag at all, the seed's demo runs)"
+        )
     return ExponentialDecayConfig(**fields)
 
 
@@ -224,69 +373,108 @@ def _steps(args: argparse.Namespace, cfg: ExponentialDecayConfig) -> list[int]:
     return sorted(p for p in points if p <= 2**31 - 1)
 
 
-def _crossings(cfg: ExponentialDecayConfig, horizon: int = 2**31 - 1) -> list[tuple[str, int]]:
-    """The first step (up to ``horizon``, optax's last int32 step by default) at which the
-    exact schedule, ``init * rate ** p`` from the config's double values, is below
-    (``rate < 1``) or above (``rate > 1``) each power of ten 1e-38 ... 1e38.
+def _direction(cfg: ExponentialDecayConfig) -> str:
+    """ "below" if the rate falls (decay from a positive rate), "above" if it rises."""
+    init, rate = float(cfg.initial_learning_rate), float(cfg.decay_rate)
+    rises = init != 0 and rate != 1 and (init > 0) == (rate > 1)
+    return "above" if rises else "below"
 
-    Computed with 100-digit logarithms and confirmed by a local search: the step found
-    has crossed and the step (continuous) or stair (staircase) before it has not. A value
-    exactly equal to the power of ten has not crossed it. ``end_value`` stops the list.
-    """
-    init = decimal.Decimal(float(cfg.initial_learning_rate))
-    rate = decimal.Decimal(float(cfg.decay_rate))
-    if init <= 0 or rate == 1:
+
+def _first(cfg: ExponentialDecayConfig, value: Fraction, direction: str) -> int | None:
+    if direction == "below":
+        return first_step_below(cfg, value)
+    return _first_step_above(cfg, value)
+
+
+# (label, threshold, direction, step): step None means never.
+_Crossing = tuple[str, float, str, "int | None"]
+
+
+def _crossings(cfg: ExponentialDecayConfig, which: str, last_step: int) -> list[_Crossing]:
+    """The exact first step at which the rate is below (decay) or above (growth) each
+    threshold: powers of ten crossed after step 0 and up to ``last_step`` ("table") or
+    to optax's last int32 step ("all"), or the thresholds the user lists (any step)."""
+    direction = _direction(cfg)
+    if which == "none":
         return []
-    d, tb = int(cfg.decay_steps), int(cfg.transition_begin)
-    decay = rate < 1
-    ev = None if cfg.end_value is None else decimal.Decimal(float(cfg.end_value))
-    # Powers of ten the schedule can cross, in the order it crosses them.
-    k0 = init.adjusted()  # 10**k0 <= init < 10**(k0 + 1)
-    if decay:
-        ks = range(k0, -39, -1)
-    else:
-        ks = range(k0 if init == decimal.Decimal(10) ** k0 else k0 + 1, 39)
-    ln_init, ln10 = _CTX.ln(init), _CTX.ln(decimal.Decimal(10))
-    ln_rate = _CTX.ln(rate) if rate > 0 else None
-
-    def crossed(n: int, k: int) -> bool:  # n: the stair (staircase) or the step offset
-        if ln_rate is None:  # rate 0: the value is 0 once the exponent is positive
-            return n > 0
-        p = decimal.Decimal(n) if cfg.staircase else _CTX.divide(n, d)
-        ln_value = _CTX.add(ln_init, _CTX.multiply(p, ln_rate))
-        excess = _CTX.subtract(ln_value, _CTX.multiply(k, ln10))
-        return excess < -_TIE if decay else excess > _TIE
-
-    out: list[tuple[str, int]] = []
+    if which not in ("table", "all"):
+        out: list[_Crossing] = []
+        for text in which.split(","):
+            try:
+                value = float(text)
+            except ValueError:
+                value = math.nan
+            if not math.isfinite(value):
+                _fail(
+                    "--crossings must be table, all, none or comma-separated finite "
+                    f"numbers, got {which!r}"
+                )
+            out.append((repr(value), value, direction, _first(cfg, Fraction(value), direction)))
+        return out
+    init = float(cfg.initial_learning_rate)
+    if init <= 0 or float(cfg.decay_rate) == 1:
+        return []  # powers of ten are positive; a constant rate crosses nothing
+    horizon = last_step if which == "table" else _INT32_MAX
+    k0 = decimal.Decimal(init).adjusted()  # 10**k0 <= init < 10**(k0 + 1)
+    ks = range(k0, -39, -1) if direction == "below" else range(k0, 39)
+    out = []
     for k in ks:
-        target = decimal.Decimal(10) ** k
-        if ev is not None and (ev >= target if decay else ev <= target):
-            break  # end_value keeps the rate on this side of the power of ten
-        if ln_rate is None:
-            n = 1
-        else:
-            # rate ** x == target / init: the first stair or step past x, then confirmed.
-            x = _CTX.divide(_CTX.subtract(_CTX.multiply(k, ln10), ln_init), ln_rate)
-            n = max(1, math.floor(x if cfg.staircase else _CTX.multiply(x, d)) + 1)
-            while n > 1 and crossed(n - 1, k):
-                n -= 1
-            while not crossed(n, k):
-                n += 1
-        step = tb + (n * d if cfg.staircase else n)
-        if step > horizon:
+        step = _first(cfg, Fraction(10) ** k, direction)
+        if step is None or step > horizon:
             break
-        out.append((f"{'<' if decay else '>'} 1e{k}", step))
+        if step > 0:  # not already beyond it at step 0
+            out.append((f"1e{k}", float(f"1e{k}"), direction, step))
     return out
+
+
+def _crossing_lines(crossings: list[_Crossing], which: str, last_step: int) -> list[str]:
+    if not crossings:
+        return []
+    sym = {"below": "<", "above": ">"}
+    direction = crossings[0][2]
+    if which in ("table", "all"):
+        upto = f"step {last_step}" if which == "table" else "step 2**31 - 1"
+        head = f"first step at which the rate is {direction} each power of ten, up to {upto}:"
+        # Runs that cross at one step (decay_rate 0, or a rate that falls by more than 10x
+        # in a step) share a line.
+        groups: list[list[_Crossing]] = []
+        for c in crossings:
+            if groups and groups[-1][-1][3] == c[3]:
+                groups[-1].append(c)
+            else:
+                groups.append([c])
+        items = [
+            (f"{sym[g[0][2]]} {g[0][0]}" + (f" ... {g[-1][0]}" if len(g) > 1 else ""), g[0][3])
+            for g in groups
+        ]
+    else:
+        head = f"first step at which the rate is {direction} each threshold:"
+        items = [(f"{sym[c[2]]} {c[0]}", c[3]) for c in crossings]
+    lines = ["", head]
+    shown = items[:12]
+    width = max(len(label) for label, _ in shown)
+    for label, step in shown:
+        lines.append(f"  {label:>{width}}  " + ("never" if step is None else f"at step {step}"))
+    if len(items) > len(shown):
+        lines.append(f"  ... {len(items) - len(shown)} more (--format json lists all)")
+    return lines
 
 
 def _keras_values(cfg: ExponentialDecayConfig, steps: list[int]) -> np.ndarray:
     os.environ.setdefault("KERAS_BACKEND", "jax")
-    try:
-        import keras
-    except ImportError:
-        _fail("--compare-keras needs keras: pip install keras (it runs on the JAX backend)")
     if cfg.transition_begin != 0 or cfg.end_value is not None:
         _fail("--compare-keras: Keras has no transition_begin/end_value; drop them to compare")
+    try:
+        import keras
+    except Exception as e:  # ImportError, or Keras refusing its backend
+        if isinstance(e, ImportError) and e.name == "keras":
+            _fail("--compare-keras needs keras: pip install keras (it runs on the JAX backend)")
+        backend = os.environ.get("KERAS_BACKEND")
+        _fail(
+            f"--compare-keras: keras is installed but failed to import with "
+            f"KERAS_BACKEND={backend!r} ({type(e).__name__}: {e}); install that backend "
+            "or run with KERAS_BACKEND=jax"
+        )
     k = keras.optimizers.schedules.ExponentialDecay(
         float(cfg.initial_learning_rate),
         int(cfg.decay_steps),
@@ -296,12 +484,59 @@ def _keras_values(cfg: ExponentialDecayConfig, steps: list[int]) -> np.ndarray:
     return np.asarray([np.asarray(k(s)) for s in steps], np.float64)
 
 
+def _exact(cfg: ExponentialDecayConfig, step: int) -> decimal.Decimal:
+    """The schedule at ``step`` in 50-digit arithmetic on the config's double values
+    (no transition_begin/end_value: --compare-keras refuses them)."""
+    ctx = decimal.Context(prec=50)
+    init = decimal.Decimal(float(cfg.initial_learning_rate))
+    rate = decimal.Decimal(float(cfg.decay_rate))
+    d, s = int(cfg.decay_steps), step - int(cfg.transition_begin)
+    p = Fraction(0) if s <= 0 else Fraction(s // d) if cfg.staircase else Fraction(s, d)
+    if p == 0 or init == 0:
+        return init
+    if rate == 0:
+        return decimal.Decimal(0)
+    ln = ctx.add(ctx.ln(abs(init)), ctx.multiply(ctx.divide(p.numerator, p.denominator),
+                                                   ctx.ln(rate)))  # fmt: skip
+    return ctx.exp(ln).copy_sign(init)
+
+
+def _nearer(ours: float, keras: float, exact: decimal.Decimal) -> str:
+    """Which value is nearer the exact one: "ours", "keras", "same" (equal values) or
+    "tie" (equally near, within the 50-digit reference's error)."""
+    if ours == keras:
+        return "same"
+
+    def dist(x: float) -> decimal.Decimal:
+        return abs(decimal.Decimal(x) - exact) if math.isfinite(x) else decimal.Decimal("inf")
+
+    a, b = dist(ours), dist(keras)
+    if abs(a - b) <= abs(exact) * decimal.Decimal("1e-40"):
+        return "tie"
+    return "ours" if a < b else "keras"
+
+
+def _plot_format(path: str) -> str:
+    """The format named by ``path``'s suffix, if matplotlib can write it."""
+    from matplotlib.figure import Figure
+
+    formats = Figure().canvas.get_supported_filetypes()
+    suffix = os.path.splitext(path)[1][1:].lower()
+    if suffix not in formats:
+        _fail(
+            f"--plot {path!r}: the file's suffix names its format; use one of "
+            f"{', '.join('.' + f for f in sorted(formats))} (got {('.' + suffix) if suffix else 'no suffix'})"
+        )
+    return suffix
+
+
 def _plot(path: str, cfg: ExponentialDecayConfig, steps: list[int], log_y: bool) -> None:
     try:
         import matplotlib
     except ImportError:
         _fail("--plot needs matplotlib: pip install 'jax_expdecay[plot]'")
     matplotlib.use("Agg")
+    fmt = _plot_format(path)
     import matplotlib.pyplot as plt
 
     lo, hi = min(steps), max(steps)
@@ -334,7 +569,7 @@ def _plot(path: str, cfg: ExponentialDecayConfig, steps: list[int], log_y: bool)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     try:
-        fig.savefig(path, format="png")
+        fig.savefig(path, format=fmt)
     except OSError as e:
         _fail(f"cannot write --plot {path!r}: {e.strerror or e}")
     finally:
@@ -349,20 +584,42 @@ def _ulp32(got: float, ours: float) -> float:
     return abs(got - ours) / spacing
 
 
+def _f32(v: float) -> str:
+    """The shortest decimal that reads back to the same float32 (numpy's repr)."""
+    return str(np.float32(v))
+
+
+def _json_f32(v: float) -> Any:
+    """A float32 value as the JSON number with the shortest text that reads back to it
+    (strict JSON has no inf/nan: those become the strings "inf", "-inf", "nan")."""
+    return float(_f32(v)) if math.isfinite(v) else repr(v)
+
+
 def _json_number(v: Any) -> Any:
     """Strict JSON has no inf/nan: those floats become the strings "inf", "-inf", "nan"."""
     return repr(v) if isinstance(v, float) and not math.isfinite(v) else v
 
 
+_F32_KEYS = ("learning_rate", "keras")
+
+
 def _run(argv: Sequence[str] | None) -> str:
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(_fix_negative_values(argv))
     try:
         cfg = _load_config(args)
     except (TypeError, ValueError) as e:
         _fail(str(e))
     steps = _steps(args, cfg)
-    if min(steps) < -(2**31) or max(steps) > 2**31 - 1:
+    if min(steps) < -(2**31) or max(steps) > _INT32_MAX:
         _fail(f"steps must fit in int32 (optax's step counter), got {min(steps)}..{max(steps)}")
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401  (checked before any work)
+        except ImportError:
+            _fail("--plot needs matplotlib: pip install 'jax_expdecay[plot]'")
+        _plot_format(args.plot)
+    crossings = _crossings(cfg, args.crossings, max(steps))
     # One scalar call per step, as an optimizer sees it: a batched call can differ in the
     # last bit (XLA:CPU's vectorized exp), and a table should not depend on its neighbours.
     fn = jax.jit(exponential_decay(cfg))
@@ -370,24 +627,32 @@ def _run(argv: Sequence[str] | None) -> str:
     keras_lr = _keras_values(cfg, steps) if args.compare_keras else None
     if args.plot:
         _plot(args.plot, cfg, steps, args.log_y)
-    crossings = _crossings(cfg)
     rows = []
     for i, (s, v) in enumerate(zip(steps, lr, strict=True)):
         row: dict[str, Any] = {"step": s, "learning_rate": v}
         if keras_lr is not None:
             k = float(keras_lr[i])
+            exact = _exact(cfg, s)
             row["keras"] = k
             row["difference"] = 0.0 if k == v else k - v  # (also for equal infinities)
             finite = v != 0 and math.isfinite(v) and math.isfinite(k)
             row["relative"] = 0.0 if k == v else ((k - v) / v if finite else None)
             row["ulp_float32"] = _ulp32(k, v)
+            row["exact"] = float(exact)
+            row["nearer"] = _nearer(v, k, exact)
         rows.append(row)
     if args.format == "json":
         return json.dumps(
             {
                 "config": cfg.to_dict(),
-                "rows": [{k: _json_number(v) for k, v in row.items()} for row in rows],
-                "crossings": [{"threshold": t, "step": s} for t, s in crossings],
+                "rows": [
+                    {k: _json_f32(v) if k in _F32_KEYS else _json_number(v) for k, v in r.items()}
+                    for r in rows
+                ],
+                "crossings": [
+                    {"threshold": t, "direction": direction, "step": s}
+                    for _, t, direction, s in crossings
+                ],
             },
             indent=2,
             allow_nan=False,
@@ -397,15 +662,20 @@ def _run(argv: Sequence[str] | None) -> str:
         writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
+            writer.writerow(
+                {
+                    k: _f32(v) if k in _F32_KEYS else repr(v) if isinstance(v, float) else v
+                    for k, v in row.items()
+                }
+            )
         return buf.getvalue().rstrip("\n")
-    return _table(cfg, rows, crossings, args.plot)
+    return _table(cfg, rows, _crossing_lines(crossings, args.crossings, max(steps)), args.plot)
 
 
 def _table(
     cfg: ExponentialDecayConfig,
     rows: list[dict[str, Any]],
-    crossings: list[tuple[str, int]],
+    crossing_lines: list[str],
     plot: str | None,
 ) -> str:
     kind = "floor(s / d)" if cfg.staircase else "(s / d)"
@@ -418,23 +688,28 @@ def _table(
     ]
     header = f"{'step':>12}  {'learning rate':>15}"
     if "keras" in rows[0]:
-        header += f"  {'keras':>15}  {'(keras-ours)':>13}  {'f32 ulp':>10}"
-        header += f"\n{'':>12}  {'':>15}  {'':>15}  {'/ ours':>13}"
+        header += f"  {'keras':>15}  {'(keras-ours)':>13}  {'f32 ulp':>10}  {'nearer':>7}"
+        header += f"\n{'':>12}  {'':>15}  {'':>15}  {'/ ours':>13}  {'':>10}  {'exact':>7}"
     lines += [header, "-" * max(map(len, header.splitlines()))]
     for r in rows:
-        line = f"{r['step']:>12}  {r['learning_rate']:>15.9g}"
+        line = f"{r['step']:>12}  {_f32(r['learning_rate']):>15}"
         if "keras" in r:
             rel = "-" if r["relative"] is None else f"{r['relative']:+.3g}"
-            line += f"  {r['keras']:>15.9g}  {rel:>13}  {r['ulp_float32']:>10.4g}"
+            line += f"  {_f32(r['keras']):>15}  {rel:>13}  {r['ulp_float32']:>10.4g}"
+            line += f"  {r['nearer']:>7}"
         lines.append(line)
-    if crossings:
-        lines += ["", "first step (up to 2**31 - 1) at which the rate crosses each power of ten:"]
-        lines += [f"  {t:>8}  at step {s}" for t, s in crossings[:8]]
-        if len(crossings) > 8:
-            lines.append(f"  ... {len(crossings) - 8} more (--format json lists all)")
+    lines += crossing_lines
     if plot:
         lines += ["", f"plot written to {plot}"]
     return "\n".join(lines)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _one_line(message: str) -> str:
+    """Control characters (a newline in an argument) escaped: an error is one line."""
+    return _CONTROL.sub(lambda m: repr(m[0])[1:-1], message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -444,8 +719,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         >>> from jax_expdecay._cli import main
         >>> main(["--steps", "0,100000", "--format", "csv"])
         step,learning_rate
-        0,0.10000000149011612
-        100000,0.09600000083446503
+        0,0.1
+        100000,0.096
         0
     """
     try:
@@ -456,7 +731,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush succeeds
         return 1
     except _Failure as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
+        print(f"{PROG}: error: {_one_line(str(e))}", file=sys.stderr)
         return 2
     except SystemExit as e:  # --help
         return int(e.code or 0)

@@ -1,78 +1,82 @@
-"""The numerics of ``init * rate ** p``: exact stairs, and float32 results within 2 ulp.
+"""The numerics of ``init * rate ** p``: exact stairs, correctly rounded float32 results.
 
-One job: turn a step into a learning rate, exactly enough. Everything else (validation,
-serialisation, the user-facing factory) lives elsewhere.
+One job: turn a step into a learning rate, exactly. Everything else (validation,
+serialisation, the user-facing factory) lives elsewhere; the last step, ``2 ** (t/64)``
+from IEEE basic operations, is in ``_exp``.
 
 The numerical argument
 ----------------------
-We evaluate ``lr = sign(init) * exp(E)`` with the exponent
+float32 results (the default) are ``sign(init) * 2 ** (t / 64)`` with
 
-    E = log|init| + N * K (+ f * K)
+    t = 64 log2|init| + (N + f) * K,     K = 64 log2(rate)  [/ decay_steps]
 
-where ``N`` is a non-negative *integer* and ``K`` a constant of the schedule:
+carried as a double-float ``t_hi + t_lo`` (two float32 whose sum holds ~48 bits), where
+``N`` is a non-negative *integer* and ``f`` the fraction of a float step:
 
-* staircase: ``N = floor(s / d)`` computed exactly in integers (XLA turns division by
-  a compile-time constant into a multiply-shift; a runtime divisor gets a float32
-  estimate corrected exactly in integers, see ``_floor_div``), ``K = log(rate)``;
-* continuous: ``N = s`` (the integer part of the step offset ``s = step - begin``) and
-  ``f`` its fractional part for float steps, ``K = log(rate) / d``. No division happens
-  on the device at all, so there is no ``/ d`` for XLA to turn into ``* (1 / d)``.
+* staircase: ``N = floor(s / d)`` computed exactly in integers (XLA turns division by a
+  compile-time constant into a multiply-shift; a runtime divisor gets a float32
+  estimate corrected exactly in integers, see ``_floor_div``), ``K = 64 log2(rate)``;
+* continuous: ``N + f = s`` (``f`` only for float steps), ``K = 64 log2(rate) / d``. No
+  division happens on the device.
 
-Why it is accurate. The relative error of ``exp(E)`` is (to first order) the absolute
-error of ``E``, and ``|E|`` reaches ~104 in float32, so ``E`` rounded once to float32
-already costs up to 2^-18 relative error (~30 ulp); optax additionally rounds ``rate``
-to float32 and raises it to a power of up to 2^31, which is how it gets to millions of
-ulp. We instead carry ``E`` as an unevaluated sum ``hi + lo`` of two working-precision
-floats (a *double-float*) with absolute error far below one ulp of the result:
+Why it is exact enough. ``|t|`` reaches ~9600 where the result is a float32, and an error
+``e`` in ``t`` is a relative error of ``e ln2/64`` in the result. So ``t`` is never rounded
+to one float32 (that alone would cost up to ~30 ulp; optax also raises a float32 rate to
+a power of up to 2^31, which is how it gets to millions of ulp):
 
-1. Host constants. ``log|init|`` and ``K`` are computed on the host with Python's
-   ``decimal`` at 60 digits from the exact double values of the hyperparameters, then
-   split into ``hi + lo`` floats. ``K_hi`` is further split into halves ``K_hh + K_hl``
-   of at most 12 (float32) / 26-27 (float64) significant bits.
-2. Error-free product. ``N`` (an unsigned 32- or 64-bit integer) is split by *integer*
-   masking into limbs ``n2 + n1 + n0`` of 12, 12 and 8 bits (float32; 26, 26, 12 for
-   float64), each exactly representable. Every limb-times-half product is then exact,
-   and Dekker's product (``p = fl(nh * K_hi)`` with ``nh = n2 + n1`` and its exact
-   error ``e``) gives ``nh * K_hi = p + e`` exactly. No fused multiply-add is needed,
-   so the result does not depend on whether the compiler contracts ``a * b + c``.
-3. Error-free sums. Dekker's Fast2Sum and Knuth's TwoSum add ``p``, ``n0 * K_hh``,
-   ``n0 * K_hl`` and ``log|init|_hi`` without error (an optimization barrier keeps XLA
-   from simplifying ``(a + b) - a`` to ``b``, which would drop the very error being
-   captured); the small terms (``e``, the sums' errors, ``N * K_lo``, ``log|init|_lo``)
-   go into ``lo``, and a last Fast2Sum renormalises ``hi + lo``.
-4. ``exp(hi + lo) = exp(hi) * (1 + lo) + O(lo^2)``, evaluated as ``y + y * lo``, with
-   ``y`` scaled up by ``2^64`` and back when tiny, so that ``y * lo`` never underflows
-   and is flushed to zero (that would cost up to 50 ulp near 1e-35). The remaining
-   error is that of XLA's ``exp`` (measured <= 1.0 ulp for float32 on CPU) plus one
-   rounding, so the total stays below 2 ulp (measured worst 1.23, median 0.24: see
-   ``tests/test_accuracy.py`` and ``benchmarks/bench_accuracy.py``).
+1. Constants. ``A = 64 log2|init|`` and ``K`` come from the host (numpy float64
+   ``log2``, measured within 0.55 float64 ulp of 60-digit ``decimal``; see the tests), so
+   they are within ~2^-52 relative; each is split into float32 ``hi + lo`` (2^-48). A
+   config built inside ``jit``/``vmap`` (traced values) gets the same constants on the
+   device from ``_device_log2_64`` and ``_div_int`` (Newton steps through our own exp,
+   and an exact remainder), within ~2^-47: values then equal the host-built ones except
+   in a vanishing share of near-midpoint cases.
+2. Error-free product. ``N`` (uint32) is split by *integer masks* into limbs
+   ``n2 + n1 + n0`` of 12, 12 and 8 bits, and ``K_hi`` by a bit mask into halves
+   ``K_hh + K_hl`` of 12 bits, so all six products ``n_i * K_h*`` are exact. All have the
+   sign of ``K`` and each is at most the running sum of those before it (or that sum is
+   0), so Fast2Sum adds them without error. ``N * K_lo`` and ``A_lo`` are below 2^-24 of
+   the rest and go to ``t_lo`` with their rounding (2^-48 relative). Only exact products
+   feed error-free transforms, so XLA/LLVM contracting ``a*b + c`` into an FMA changes
+   nothing (see ``_exp`` for the rule).
+3. ``A_hi`` is added by TwoSum, the fraction ``f`` (split by mask, 12 + 12 bits) the same
+   way as ``N``; a last Fast2Sum renormalises, so the staircase and the continuous
+   schedule agree bit for bit at stair starts.
+4. ``2 ** (t/64)`` is correctly rounded from ``t`` (``_exp``), with the same bits on
+   every backend. The total error before the final rounding is ~2^-48 relative for
+   moderate ``|t|`` and ~2^-41 for ``|t|`` near 9600, so a result differs from the
+   float32 nearest the exact value only when the exact value lies that close to a
+   rounding midpoint (measured: 0 of 45,204 typical-config values, 0 of 10^6 random
+   arguments; ``benchmarks/bench_accuracy.py``).
 
-Costs: about 40 extra cheap vector operations per element and no extra memory traffic;
-measured at about 1.5x the bare ``init * exp(step * c)`` over a large int32 step array,
-and 0.6x optax (``benchmarks/bench_kernel.py``).
+Results below 2^-126 are flushed to 0 (``2^-126`` itself and the values that round up to
+it are kept); results beyond the float32 range are inf exactly where the correctly
+rounded value overflows. bfloat16/float16 results are rounded once from the double-float
+(round-to-odd to float32, then to nearest), so there is no double rounding.
 
-Overflow is impossible in the products (``|N * K| <= 2^64 * 745``), and ``exp``
-saturates to ``inf``/``0`` exactly where the true value leaves the range.
+float64 results (x64 on) keep the previous scheme: ``t`` in natural-log units with
+constants from 60-digit ``decimal``, limbs of 26/26/12 bits and mask splits of 26 bits,
+then ``exp(hi) * (1 + lo)`` with XLA's float64 ``exp`` (within ~1.5 float64 ulp).
+
+Costs: ~90 vector operations per element, no extra memory traffic; see
+``benchmarks/bench_kernel.py`` for measured ratios to the bare ``exp`` and to optax.
 
 Float steps ``x`` are split exactly into ``floor(x)`` (converted to the integer path,
-saturating at ``2^32 - 256`` or ``2^64 - 2048``: finite float steps beyond that give the
-value there; ``+inf`` gives the limit, 0 or inf) and ``f = x - floor(x)``; ``f * K`` is
-made exact with a Veltkamp split. Traced hyperparameters (a config built inside
-``jit``/``vmap``) have no host: the same constants are then computed with ``jnp`` in the
-working precision, ``K_lo = 0``, so the stairs stay exact but values carry the rounding
-of ``log`` and ``/ d``: relative error within ``(|log init| + |p log rate| + 1) * 2^-21``
-(tested in ``tests/test_accuracy.py``).
+saturating at ``2^32 - 256``/``2^64 - 2048``; ``+inf`` gives the limit) and
+``f = x - floor(x)``.
 """
 
 from __future__ import annotations
 
 import decimal
-import math
+import functools
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from ._exp import exp2_64
 
 _CTX = decimal.Context(prec=60)
 
@@ -80,10 +84,10 @@ _CTX = decimal.Context(prec=60)
 class Consts(NamedTuple):
     """Device-ready constants of one working precision (a JAX pytree)."""
 
-    a_hi: Any  # log|init|, hi part
-    a_lo: Any  # log|init|, lo part
+    a_hi: Any  # A = 64 log2|init| (float32 path) or ln|init| (float64 path), hi part
+    a_lo: Any  # A, lo part
     k_hi: Any  # K, hi part
-    k_hh: Any  # K_hi, upper half of its significant bits
+    k_hh: Any  # K_hi, top half of its significand (bit mask)
     k_hl: Any  # K_hi - K_hh
     k_lo: Any  # K - K_hi
     sign: Any  # sign(init) as a working float: -1, 0 or +1
@@ -97,142 +101,132 @@ class Consts(NamedTuple):
 class _Prec(NamedTuple):
     float_dtype: Any
     uint_dtype: Any
-    mant: int  # significand bits of the float type
-    half: int  # bits in K_hh
+    int_dtype: Any
     limb: int  # bits in n1 and n2
     low: int  # bits in n0
+    cut: int  # significand bits cleared by the split mask
+    rnd: int  # added to the bits before masking (0: truncate; else round)
     umax: int
     umax_float: float  # largest float <= umax
 
 
-P32 = _Prec(np.dtype(np.float32), np.dtype(np.uint32), 24, 12, 12, 8, 2**32 - 1, 2.0**32 - 256)
-P64 = _Prec(np.dtype(np.float64), np.dtype(np.uint64), 53, 26, 26, 12, 2**64 - 1, 2.0**64 - 2048)
+P32 = _Prec(
+    np.dtype(np.float32), np.dtype(np.uint32), np.dtype(np.int32), 12, 8, 12, 0,
+    2**32 - 1, 2.0**32 - 256,
+)  # fmt: skip
+P64 = _Prec(
+    np.dtype(np.float64), np.dtype(np.uint64), np.dtype(np.int64), 26, 12, 27, 1 << 26,
+    2**64 - 1, 2.0**64 - 2048,
+)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------
-# Host-side constants (concrete hyperparameters): exact decimal arithmetic.
+# Host-side constants (concrete hyperparameters).
 # ----------------------------------------------------------------------------------------
+def _split_np(x: np.ndarray, p: _Prec) -> tuple[np.ndarray, np.ndarray]:
+    """numpy twin of ``_split``: the same mask, so host and device halves agree."""
+    it = p.int_dtype.type
+    bits = (x.view(p.int_dtype) + it(p.rnd)) & it(~((1 << p.cut) - 1))
+    hi = np.where(x == 0, x, bits.view(p.float_dtype))
+    return hi, x - hi
+
+
+def _host32(init: np.ndarray, d: np.ndarray, rate: np.ndarray, staircase: bool) -> tuple:
+    """``A = 64 log2|init|`` and ``K`` in float64, vectorised (numpy's ``log2`` is within
+    ~0.55 float64 ulp, tested against ``decimal``): 2^-52 relative before the split."""
+    absinit = np.abs(init)
+    a = 64.0 * np.log2(np.where(absinit == 0, 1.0, absinit))
+    k = 64.0 * np.log2(np.where(rate == 0, 1.0, rate))
+    if staircase:
+        k = np.where(d > P32.umax, 0.0, k)  # no uint32 step reaches the first stair
+    else:
+        k = k / d.astype(np.float64)
+    return a, k
+
+
 def _dec(x: Any) -> decimal.Decimal:
     return decimal.Decimal(int(x)) if isinstance(x, int | np.integer) else decimal.Decimal(float(x))
 
 
-def _split2(x: decimal.Decimal, dt: np.dtype) -> tuple[float, float]:
-    hi = float(dt.type(float(x)))
-    lo = float(dt.type(float(_CTX.subtract(x, decimal.Decimal(hi)))))
-    return hi, lo
-
-
-def _halve(hi: float, bits: int) -> tuple[float, float]:
-    if hi == 0.0:
-        return 0.0, 0.0
-    m, e = math.frexp(hi)
-    hh = math.ldexp(round(m * 2**bits), e - bits)
-    return hh, hi - hh
-
-
-def _host_scalar(
-    init: Any, d: int, rate: Any, tb: int, staircase: bool, p: _Prec
-) -> tuple[Any, ...]:
+def _host64_scalar(init: Any, d: int, rate: Any, staircase: bool) -> tuple[Any, ...]:
     init_d, rate_d = _dec(init), _dec(rate)
-    sign = float((init_d > 0) - (init_d < 0))
     a = _CTX.ln(abs(init_d)) if init_d != 0 else decimal.Decimal(0)
-    zero = rate_d == 0
-    log_rate = _CTX.ln(rate_d) if not zero else decimal.Decimal(0)
+    k = _CTX.ln(rate_d) if rate_d != 0 else decimal.Decimal(0)
     if staircase:
-        k = log_rate
-        if d > p.umax:  # no step of this precision reaches the first stair
-            k, zero = decimal.Decimal(0), False
+        if d > P64.umax:
+            k = decimal.Decimal(0)
     else:
-        k = _CTX.divide(log_rate, decimal.Decimal(int(d)))
-    a_hi, a_lo = _split2(a, p.float_dtype)
-    k_hi, k_lo = _split2(k, p.float_dtype)
-    k_hh, k_hl = _halve(k_hi, p.half)
-    return (
-        a_hi,
-        a_lo,
-        k_hi,
-        k_hh,
-        k_hl,
-        k_lo,
-        sign,
-        min(int(d), p.umax),
-        1.0 / int(d),
-        min(int(tb), p.umax),
-        zero,
-        rate_d < 1,
-    )
+        k = _CTX.divide(k, decimal.Decimal(int(d)))
+    out = []
+    for x in (a, k):
+        hi = float(x)
+        out += [hi, float(_CTX.subtract(x, decimal.Decimal(hi)))]
+    return tuple(out)
 
 
 def host_consts(init: Any, d: Any, rate: Any, tb: Any, staircase: bool, p: _Prec) -> Consts:
     """Constants for concrete hyperparameters (scalars or broadcastable numpy arrays)."""
-    arrays = np.broadcast_arrays(
-        np.asarray(init, dtype=object if isinstance(init, int) else None),
-        np.asarray(d, dtype=object),
-        np.asarray(rate),
-        np.asarray(tb, dtype=object),
+    init_a, d_a, rate_a, tb_a = np.broadcast_arrays(
+        np.asarray(init, dtype=np.float64),
+        np.asarray(d, dtype=np.uint64),
+        np.asarray(rate, dtype=np.float64),
+        np.asarray(tb, dtype=np.uint64),
     )
-    shape = arrays[0].shape
-    rows = [
-        _host_scalar(
-            i.item() if hasattr(i, "item") else i,
-            int(dd),
-            r.item() if hasattr(r, "item") else r,
-            int(t),
-            staircase,
-            p,
-        )
-        for i, dd, r, t in zip(*(a.reshape(-1) for a in arrays), strict=True)
-    ]
-    cols = list(zip(*rows, strict=True))
-    fdt, udt = p.float_dtype, p.uint_dtype
-    dtypes = (fdt,) * 7 + (udt, fdt, udt, np.dtype(bool), np.dtype(bool))
-    return Consts(
-        *(np.asarray(c, dtype=dt).reshape(shape) for c, dt in zip(cols, dtypes, strict=True))
-    )
-
-
-# ----------------------------------------------------------------------------------------
-# Traced constants (hyperparameters are tracers): the same with jnp, in working precision.
-# ----------------------------------------------------------------------------------------
-def _to_uint(x: Any, p: _Prec, lo: int) -> jax.Array:
-    x = jnp.asarray(x)
-    if jnp.issubdtype(x.dtype, jnp.floating):
-        x = jnp.clip(jnp.floor(x), lo, p.umax_float)
+    shape = init_a.shape
+    fdt = p.float_dtype
+    if p.float_dtype == np.float32:
+        a, k = _host32(init_a, d_a, rate_a, staircase)
+        a_hi = a.astype(fdt)
+        a_lo = (a - a_hi).astype(fdt)
+        k_hi = k.astype(fdt)
+        k_lo = (k - k_hi).astype(fdt)
     else:
-        x = jnp.maximum(x, jnp.asarray(lo, x.dtype))
-    return x.astype(p.uint_dtype)
-
-
-def traced_consts(init: Any, d: Any, rate: Any, tb: Any, staircase: bool, p: _Prec) -> Consts:
-    w = p.float_dtype
-    init_w = jnp.asarray(init).astype(w)
-    rate_w = jnp.asarray(rate).astype(w)
-    one = jnp.ones((), w)
-    zero = rate_w == 0
-    a = jnp.log(jnp.where(init_w == 0, one, jnp.abs(init_w)))
-    log_rate = jnp.log(jnp.where(zero, one, rate_w))
-    k = log_rate if staircase else log_rate / jnp.asarray(d).astype(w)
-    k_hh, k_hl = _veltkamp(k, p)  # exact: XLA does not reassociate float arithmetic
-    zeros = jnp.zeros_like(k)
+        rows = [
+            _host64_scalar(i, int(dd), r, staircase)
+            for i, dd, r in zip(init_a.ravel(), d_a.ravel(), rate_a.ravel(), strict=True)
+        ]
+        cols = [np.asarray(c, dtype=fdt).reshape(shape) for c in zip(*rows, strict=True)]
+        if not rows:
+            cols = [np.zeros(shape, fdt)] * 4
+        a_hi, a_lo, k_hi, k_lo = cols
+    k_hh, k_hl = _split_np(np.asarray(k_hi, dtype=fdt), p)
+    umax = p.uint_dtype.type(p.umax)
+    with np.errstate(divide="ignore"):
+        inv_d = (1.0 / d_a.astype(np.float64)).astype(fdt)
     return Consts(
-        a_hi=a,
-        a_lo=jnp.zeros_like(a),
-        k_hi=k,
-        k_hh=k_hh,
-        k_hl=k_hl,
-        k_lo=zeros,
-        sign=jnp.sign(init_w),
-        d=_to_uint(d, p, 1),
-        inv_d=1 / jnp.asarray(d).astype(w),
-        tb=_to_uint(tb, p, 0),
-        zero=zero,
-        floor=rate_w < 1,
+        a_hi=np.asarray(a_hi, fdt),
+        a_lo=np.asarray(a_lo, fdt),
+        k_hi=np.asarray(k_hi, fdt),
+        k_hh=np.asarray(k_hh, fdt),
+        k_hl=np.asarray(k_hl, fdt),
+        k_lo=np.asarray(k_lo, fdt),
+        sign=np.asarray(np.sign(init_a), fdt),
+        d=np.asarray(np.minimum(d_a, umax), p.uint_dtype),
+        inv_d=np.asarray(inv_d, fdt),
+        tb=np.asarray(np.minimum(tb_a, umax), p.uint_dtype),
+        zero=np.asarray(rate_a == 0),
+        floor=np.asarray(rate_a < 1),
     )
 
 
 # ----------------------------------------------------------------------------------------
-# The kernel.
+# Double-float building blocks (device).
 # ----------------------------------------------------------------------------------------
+def _split(x: jax.Array, p: _Prec) -> tuple[jax.Array, jax.Array]:
+    """``x = hi + lo`` exactly, by a bit mask: 12 + 12 bits (float32), 26 + 26 (float64).
+
+    float32 truncates (the top 12 bits and the other 12); float64 rounds at bit 26 so
+    that both halves have at most 26 bits. Products of two halves are exact, with or
+    without FMA contraction. (Veltkamp's ``t - (t - x)`` is not used: an FMA breaks it.)
+    """
+    it = p.int_dtype.type
+    bits = jax.lax.bitcast_convert_type(x, p.int_dtype)
+    if p.rnd:
+        bits = bits + it(p.rnd)
+    hi = jax.lax.bitcast_convert_type(bits & it(~((1 << p.cut) - 1)), p.float_dtype)
+    return hi, x - hi
+
+
 def _two_sum(a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
     # Knuth's TwoSum. The barrier stops XLA's algebraic simplifier from rewriting
     # (a + b) - a into b, which would silently drop the rounding error we are after.
@@ -259,39 +253,189 @@ def _limbs(n: jax.Array, p: _Prec) -> tuple[jax.Array, jax.Array, jax.Array]:
     return n2, n1, n0
 
 
-def _veltkamp(x: jax.Array, p: _Prec) -> tuple[jax.Array, jax.Array]:
-    c = p.float_dtype.type(2.0 ** (p.mant - p.half) + 1)
-    t = x * c
-    hi = t - (t - x)
-    return hi, x - hi
+def _accumulate(terms: list[jax.Array]) -> tuple[jax.Array, jax.Array]:
+    """Sum of same-signed exact terms, each at most the sum of those before it (or that
+    sum is 0): Fast2Sum after Fast2Sum, errors summed into ``lo``."""
+    hi, lo = terms[0], None
+    for t in terms[1:]:
+        hi, e = _fast_two_sum(hi, t)
+        lo = e if lo is None else lo + e
+    assert lo is not None
+    return hi, lo
 
 
 def exponent(n: jax.Array, frac: jax.Array | None, c: Consts, p: _Prec):
-    """Returns ``(hi, lo)`` with ``hi + lo = log|init| + (n + frac) * K`` (double-float)."""
+    """Returns ``(hi, lo)`` with ``hi + lo = A + (n + frac) * K`` (double-float)."""
     n2, n1, n0 = _limbs(n, p)
-    nh = n2 + n1  # exact: at most 2 * limb bits
-    prod = nh * c.k_hi
-    err = ((n2 * c.k_hh - prod) + n2 * c.k_hl + n1 * c.k_hh) + n1 * c.k_hl  # Dekker, exact
-    # n0 * k_hh and n0 * k_hl are exact, and each is smaller in magnitude than the running
-    # sum unless nh == 0 (prod == 0, where Fast2Sum is exact too).
-    h, e1 = _fast_two_sum(prod, n0 * c.k_hh)
-    h, e2 = _fast_two_sum(h, n0 * c.k_hl)
-    h, e3 = _two_sum(c.a_hi, h)
-    lo = (err + e1) + (e2 + e3) + ((nh + n0) * c.k_lo + c.a_lo)
-    if frac is not None:  # float steps: f * K with f in [0, 1)
-        fh, fl = _veltkamp(frac, p)
-        fprod = frac * c.k_hi
-        ferr = ((fh * c.k_hh - fprod) + fh * c.k_hl + fl * c.k_hh) + fl * c.k_hl
-        h, e4 = _two_sum(h, fprod)
-        lo = lo + (e4 + ferr + frac * c.k_lo)
-    # Every term of lo is an ulp-sized error of a term of at most |log init| + |N K|, so
-    # |lo| < 2^-20 * 745 wherever the result is in range. Renormalising makes hi the
-    # rounded exponent whichever way it was summed, so the staircase and the continuous
-    # schedule agree bit for bit at stair starts. Fast2Sum suffices: if |hi| < |lo| its
-    # error term is off by at most 2^-25 |lo|, below 2^-38 absolute.
-    return _fast_two_sum(h, lo)
+    hi, lo = _accumulate(
+        [n2 * c.k_hh, n2 * c.k_hl, n1 * c.k_hh, n1 * c.k_hl, n0 * c.k_hh, n0 * c.k_hl]
+    )
+    lo = lo + (n2 + n1 + n0) * c.k_lo  # inexact products: low order only
+    if frac is not None:  # float steps: f * K with f in [0, 1), below N * K unless N == 0
+        f1, f2 = _split(frac, p)
+        hf, lf = _accumulate([f1 * c.k_hh, f1 * c.k_hl, f2 * c.k_hh, f2 * c.k_hl])
+        hi, e = _two_sum(hi, hf)
+        lo = lo + (e + lf + frac * c.k_lo)
+    hi, e = _two_sum(c.a_hi, hi)
+    lo = (e + lo) + c.a_lo
+    # Every term of lo is an ulp-sized error of a term of at most |A| + |N K|. Fast2Sum
+    # renormalises (if |hi| < |lo| its error term is off by < 2^-24 |lo|, harmless).
+    return _fast_two_sum(hi, lo)
 
 
+# ----------------------------------------------------------------------------------------
+# Traced constants (hyperparameters are tracers): the same constants on the device.
+# ----------------------------------------------------------------------------------------
+def _to_uint(x: Any, p: _Prec, lo: int) -> jax.Array:
+    x = jnp.asarray(x)
+    if jnp.issubdtype(x.dtype, jnp.floating):
+        x = jnp.clip(jnp.floor(x), lo, p.umax_float)
+    else:
+        x = jnp.maximum(x, jnp.asarray(lo, x.dtype))
+    return x.astype(p.uint_dtype)
+
+
+_LN2_64 = float(_CTX.divide(_CTX.ln(decimal.Decimal(2)), 64))
+
+
+def _df_const(x: decimal.Decimal) -> tuple[np.float32, np.float32]:
+    hi = np.float32(float(x))
+    return hi, np.float32(float(x - decimal.Decimal(float(hi))))
+
+
+_D64 = _df_const(_CTX.divide(64, _CTX.ln(decimal.Decimal(2))))  # 64 / ln 2
+_THIRD = _df_const(_CTX.divide(1, 3))
+
+
+def _log_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For ``j = -76..106``: ``r_j`` ~ ``1 / (1 + j/256)`` with 10 significant bits
+    (``r_0 = 1``), and ``-64 log2 r_j`` as a float32 pair (50-digit ``decimal``)."""
+    r, hi, lo = [], [], []
+    for j in range(-76, 107):
+        c = 1 + j / 256
+        m, e = np.frexp(1 / c)
+        rj = float(np.ldexp(np.round(m * 2**10), e - 10))
+        lj = -64 * _CTX.divide(_CTX.ln(decimal.Decimal(rj)), _CTX.ln(decimal.Decimal(2)))
+        h, lo_ = _df_const(lj)
+        r.append(rj)
+        hi.append(h)
+        lo.append(lo_)
+    return np.asarray(r, np.float32), np.asarray(hi, np.float32), np.asarray(lo, np.float32)
+
+
+_LOG_R, _LOG_HI, _LOG_LO = _log_table()
+
+
+def _df_add(a: tuple, b: tuple) -> tuple[jax.Array, jax.Array]:
+    s, e = _two_sum(a[0], b[0])
+    return _fast_two_sum(s, (e + a[1]) + b[1])
+
+
+def _df_mul(a: tuple, b: tuple) -> tuple[jax.Array, jax.Array]:
+    """Double-float product from exact 12 x 12-bit partial products (no FMA needed)."""
+    a1, a2 = _split(jnp.asarray(a[0]), P32)
+    b1, b2 = _split(jnp.asarray(b[0]), P32)
+    s, e1 = _two_sum(a1 * b1, a1 * b2)
+    s, e2 = _two_sum(s, a2 * b1)
+    lo = (e1 + e2) + (a2 * b2 + (a[0] * b[1] + a[1] * b[0]))
+    return _fast_two_sum(s, lo)
+
+
+def _device_log2_64(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``64 log2 x`` for normal float32 ``x > 0``, a double-float within ~2^-47 relative.
+
+    ``x = 2^e m`` with ``m`` in ``[0.707, 1.414)``; ``j = round(256 (m - 1))``;
+    ``z = m r_j - 1`` is exact (``m``'s 12-bit halves times the 10-bit ``r_j``, Sterbenz,
+    TwoSum), ``|z| < 2^-8.3``; then ``64 e + (-64 log2 r_j) + 64/ln2 log1p(z)``, with
+    ``log1p(z) = z + z^2 (-1/2 + z/3 - z^2/4 + z^3/5 - z^4/6)`` (truncation < 2^-58)
+    in double-float arithmetic. Near 1 (``e = j = 0``, ``r_0 = 1``) the result is
+    ``64/ln2 log1p(x - 1)`` with ``x - 1`` exact: relative accuracy for rates like
+    ``1 - 1e-6``. Only ``+ - x``, bit operations and a table: no ``log`` op.
+    """
+    f32, i32 = jnp.float32, jnp.int32
+    bits = jax.lax.bitcast_convert_type(x, i32)
+    e = (bits >> 23) - 127
+    m = jax.lax.bitcast_convert_type((bits & 0x007FFFFF) | 0x3F800000, f32)  # [1, 2)
+    big = m > f32(1.4142135)
+    m = jnp.where(big, m * f32(0.5), m)  # exact
+    e = jnp.where(big, e + 1, e)
+    j = jnp.round((m - f32(1)) * f32(256)).astype(i32) + 76
+    rj = jnp.take(_LOG_R, j, mode="clip")
+    m1, m2 = _split(m, P32)
+    z = _two_sum(m1 * rj - f32(1), m2 * rj)  # exact: Sterbenz, then TwoSum
+    zh = z[0]
+    tail = zh * zh * (f32(-0.25) + zh * (f32(0.2) + zh * f32(-1 / 6)))
+    q = _df_add((f32(-0.5), f32(0)), _df_mul(z, _THIRD))
+    q = _df_add(q, (tail, f32(0)))
+    log1p = _df_add(z, _df_mul(_df_mul(z, z), q))
+    y = _df_mul(log1p, _D64)
+    table = (jnp.take(_LOG_HI, j, mode="clip"), jnp.take(_LOG_LO, j, mode="clip"))
+    y = _df_add(table, y)
+    return _df_add(((e * 64).astype(f32), f32(0)), y)
+
+
+def _div_int(x_hi: jax.Array, x_lo: jax.Array, d: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(x_hi + x_lo) / d`` for a uint32 ``d >= 1``, as a double-float (~2^-47).
+
+    ``q = fl(x_hi / d)`` is any close float32; the remainder ``x - q d`` is formed
+    exactly from ``q``'s halves times ``d``'s 12/12/8-bit limbs, and ``q_lo = rem / d``.
+    """
+    f32 = jnp.float32
+    d2, d1, d0 = _limbs(d, P32)
+    df = d.astype(f32)
+    q = x_hi / df
+    q1, q2 = _split(q, P32)
+    rem, e = _two_sum(x_hi, -(q1 * d2))
+    lo = e
+    for t in (q1 * d1, q2 * d2, q1 * d0, q2 * d1, q2 * d0):
+        rem, e = _two_sum(rem, -t)
+        lo = lo + e
+    q_lo = ((rem + lo) + x_lo) / df
+    return _fast_two_sum(q, q_lo)
+
+
+def traced_consts(init: Any, d: Any, rate: Any, tb: Any, staircase: bool, p: _Prec) -> Consts:
+    w = p.float_dtype
+    init_w = jnp.asarray(init).astype(w)
+    rate_w = jnp.asarray(rate).astype(w)
+    one = jnp.ones((), w)
+    zero = rate_w == 0
+    d_u = _to_uint(d, p, 1)
+    absinit = jnp.where(init_w == 0, one, jnp.abs(init_w))
+    rate_nz = jnp.where(zero, one, rate_w)
+    if p.float_dtype == np.float32:
+        a_hi, a_lo = _device_log2_64(absinit)
+        k_hi, k_lo = _device_log2_64(rate_nz)
+        if staircase:
+            pass
+        else:
+            k_hi, k_lo = _div_int(k_hi, k_lo, d_u)
+    else:  # float64: natural units, jnp.log (see the module doc)
+        a_hi, a_lo = jnp.log(absinit), jnp.zeros_like(absinit)
+        k_hi = jnp.log(rate_nz)
+        if not staircase:
+            k_hi = k_hi / jnp.asarray(d).astype(w)
+        k_lo = jnp.zeros_like(k_hi)
+    k_hh, k_hl = _split(k_hi, p)
+    return Consts(
+        a_hi=a_hi,
+        a_lo=a_lo,
+        k_hi=k_hi,
+        k_hh=k_hh,
+        k_hl=k_hl,
+        k_lo=k_lo,
+        sign=jnp.sign(init_w),
+        d=d_u,
+        inv_d=1 / jnp.asarray(d).astype(w),
+        tb=_to_uint(tb, p, 0),
+        zero=zero,
+        floor=rate_w < 1,
+    )
+
+
+# ----------------------------------------------------------------------------------------
+# The kernel.
+# ----------------------------------------------------------------------------------------
 def _floor_div(n: jax.Array, d: Any, inv_d: Any, p: _Prec) -> jax.Array:
     """``n // d`` for unsigned ``n`` and ``d >= 1``, exact.
 
@@ -322,29 +466,29 @@ def _floor_div(n: jax.Array, d: Any, inv_d: Any, p: _Prec) -> jax.Array:
     return jnp.where(d >= u32(2**30), q_big, q)
 
 
-def evaluate(
-    step: Any,
-    c: Consts,
-    p: _Prec,
-    *,
-    staircase: bool,
-    init: Any,
-    end_value: Any,
-    out_dtype: Any,
-) -> jax.Array:
-    """The learning rate at ``step`` (any shape, any integer or float dtype)."""
-    step = jnp.asarray(step)
+class _Step(NamedTuple):
+    n: jax.Array  # the stair (staircase) or the integer step offset (continuous)
+    frac: jax.Array | None  # fraction of a float step offset (continuous), else None
+    hold: jax.Array  # bool: s <= 0, the initial rate
+    decayed: jax.Array  # bool: rate ** p with p > 0
+    nan: jax.Array | None
+    posinf: jax.Array | None
+    p: jax.Array  # p as a working float (for derivatives)
+
+
+def _parse_step(step: jax.Array, c: Consts, p: _Prec, staircase: bool) -> _Step:
     sdt = step.dtype
     u = p.uint_dtype
-    frac = None
-    nan = posinf = None
+    w = p.float_dtype.type
+    frac = nan = posinf = None
     if jnp.issubdtype(sdt, jnp.integer):
         if jnp.issubdtype(sdt, jnp.signedinteger):
             su = jnp.where(step < 0, jnp.zeros((), sdt), step).astype(u)
         else:
             su = step.astype(u)
         hold = su <= c.tb
-    elif jnp.issubdtype(sdt, jnp.floating):
+        f = None
+    else:
         x = step.astype(p.float_dtype)
         fl = jnp.floor(x)
         finite = jnp.isfinite(x)
@@ -353,41 +497,191 @@ def evaluate(
         posinf = x == np.inf
         hold = ((x <= 0) | (su < c.tb) | ((su == c.tb) & (f == 0))) & ~posinf
         nan = jnp.isnan(x)
-        frac = None if staircase else f
-    else:
-        raise TypeError(f"step must be an integer or float array, got dtype {sdt}")
-    n = su - c.tb  # only used where not hold; no wraparound there
+        frac = None if staircase else jnp.where(hold, jnp.zeros((), p.float_dtype), f)
+    n = jnp.where(hold, jnp.zeros((), u), su - c.tb)  # s <= 0 holds: p = 0, A alone
     if staircase:
         n = _floor_div(n, c.d, c.inv_d, p)
         decayed = (n > 0) & ~hold
         if posinf is not None:
             decayed = decayed | posinf
-        unchanged = ~decayed  # rate ** 0: exactly the initial rate
+        pf = n.astype(p.float_dtype)
     else:
         decayed = ~hold
-        unchanged = hold
-    hi, lo = exponent(n, frac, c, p)
-    # y * lo underflows (and is flushed to zero on CPU/GPU) once y is below ~1e-31; so
-    # scale tiny y up by an exact power of two and back down in the last multiply.
+        pf = n.astype(p.float_dtype) if f is None else n.astype(p.float_dtype) + f
+        pf = pf * c.inv_d
+    pf = jnp.where(hold, w(0), pf)
+    return _Step(n, frac, hold, decayed, nan, posinf, pf)
+
+
+def _magnitude(
+    st: _Step, c: Consts, p: _Prec, out_dtype: Any, with_init: bool = True, mask_zero: bool = True
+):
+    """``|init| rate ** p`` (or ``rate ** p``) at the parsed steps, in ``out_dtype``."""
     w = p.float_dtype.type
-    tiny = hi < w(-40.0)
-    up = jnp.where(tiny, w(2.0**64), w(1.0))
-    down = jnp.where(tiny, w(2.0**-64), w(1.0)) * c.sign
-    y = jnp.exp(hi) * up
-    val = jnp.where(jnp.isinf(y), y, y + y * lo) * down
-    if posinf is not None:  # the limit p -> inf: 0 (decay) or inf (growth); rate 1 below
-        limit = jnp.where((c.k_hi < 0) | (c.sign == 0), w(0.0), jnp.multiply(w(np.inf), c.sign))
-        val = jnp.where(posinf & (c.k_hi != 0), limit, val)  # rate 1: finite init below
-    val = val.astype(out_dtype)
-    init_out = jnp.asarray(init).astype(out_dtype)
-    # decay_rate == 1 (or 0, masked below): exactly the initial rate, but keep the
-    # gradient of rate ** p (init * p at rate 1) for hypergradient methods.
-    flat = init_out + (val - jax.lax.stop_gradient(val))
-    out = jnp.where(unchanged, init_out, jnp.where(c.k_hi == 0, flat, val))
-    out = jnp.where(c.zero & decayed, jnp.zeros((), out_dtype), out)
+    hi, lo = exponent(st.n, st.frac, c if with_init else _no_init(c), p)
+    if p.float_dtype == np.float32:
+        narrow = np.dtype(out_dtype) != np.float32
+        val = exp2_64(hi, lo, round_to_odd=narrow)
+    else:  # float64: exp(hi) (1 + lo), scaled so that exp(hi) * lo cannot underflow
+        tiny = hi < w(-600.0)
+        y = jnp.exp(hi) * jnp.where(tiny, w(2.0**128), w(1))
+        val = jnp.where(jnp.isinf(y), y, y + y * lo) * jnp.where(tiny, w(2.0**-128), w(1))
+    if st.posinf is not None:  # the limit p -> inf: 0 (decay) or inf (growth)
+        limit = jnp.where(c.k_hi < 0, w(0.0), w(np.inf))
+        val = jnp.where(st.posinf & (c.k_hi != 0), limit, val)
+    if mask_zero:
+        val = jnp.where(c.zero & st.decayed, w(0), val)
+    return val
+
+
+def _no_init(c: Consts) -> Consts:
+    z = jnp.zeros_like(c.a_hi)
+    return c._replace(a_hi=z, a_lo=z)
+
+
+class _Static:
+    """Concrete constants, passed to the custom-JVP function as a non-differentiable
+    argument so that they stay numpy (XLA then folds them, e.g. division by a constant
+    ``decay_steps`` becomes a multiply-shift). Traced constants go as ordinary args."""
+
+    __slots__ = ("c",)
+
+    def __init__(self, c: Consts):
+        self.c = c
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2, 3))
+def _schedule_value(p, staircase, out_dtype, static, step, c, hyper):
+    c = static.c if static is not None else c
+    st = _parse_step(step, c, p, staircase)
+    return _finish(st, c, p, out_dtype, hyper.init, hyper.end_value)[0]
+
+
+def _finish(st: _Step, c: Consts, p: _Prec, out_dtype: Any, init: Any, end_value: Any):
+    val = _magnitude(st, c, p, out_dtype)
+    mag = val
+    if p.float_dtype == np.float64:  # exp is not exact there: hold at exactly init
+        val = jnp.where(st.hold | ~st.decayed, jnp.abs(jnp.asarray(init).astype(p.float_dtype)), val)
+    out = jnp.where(c.sign == 0, jnp.zeros((), p.float_dtype), val * c.sign).astype(out_dtype)
+    clamped = None
     if end_value is not None:
         ev = jnp.asarray(end_value).astype(out_dtype)
-        out = jnp.where(c.floor, jnp.maximum(out, ev), jnp.minimum(out, ev))
-    if nan is not None:
-        out = jnp.where(nan, jnp.asarray(np.nan, out_dtype), out)
-    return out
+        new = jnp.where(c.floor, jnp.maximum(out, ev), jnp.minimum(out, ev))
+        clamped = new != out
+        out = new
+    if st.nan is not None:
+        out = jnp.where(st.nan, jnp.asarray(np.nan, out_dtype), out)
+    return out, mag, clamped
+
+
+def _tangent_or_zero(t: Any, like: jax.Array) -> jax.Array:
+    if t is None or (hasattr(t, "dtype") and t.dtype == jax.dtypes.float0):
+        return jnp.zeros_like(like)
+    return jnp.asarray(t).astype(like.dtype)
+
+
+@_schedule_value.defjvp
+def _schedule_value_jvp(p, staircase, out_dtype, static, primals, tangents):
+    """Analytic derivatives (``rate ** p`` and friends), never through the bit tricks:
+    d/d init = rate^p, d/d rate = init p rate^(p-1), d/d step = lr ln(rate)/d
+    (continuous; 0 on stairs and while holding), d/d end_value = 1 where it clamps."""
+    step, c, hyper = primals
+    step_t, _, hyper_t = tangents
+    c = static.c if static is not None else c
+    init, rate, end_value = hyper.init, hyper.rate, hyper.end_value
+    init_t, rate_t, ev_t = hyper_t.init, hyper_t.rate, hyper_t.end_value
+    st = _parse_step(step, c, p, staircase)
+    out, mag, clamped = _finish(st, c, p, out_dtype, init, end_value)
+    w = p.float_dtype
+    fz = jnp.zeros((), w)
+    active = st.decayed & ~c.zero
+    sign = c.sign
+    # rate ** p (1 while holding; 0 for rate 0 once decayed)
+    rp = _magnitude(st, c, p, w, with_init=False)
+    rp = jnp.where(st.decayed, rp, jnp.ones((), w))
+    rate_w = jnp.asarray(rate).astype(w)
+    lr = mag * sign  # unclamped value, working precision
+    init_w = sign * _magnitude(
+        st._replace(n=jnp.zeros_like(st.n), frac=None, posinf=None), c, p, w, mask_zero=False
+    )
+    # d/d rate: init p rate^(p-1); at rate 0: init when p == 1, 0 when p > 1, inf for p < 1
+    safe_rate = jnp.where(rate_w == 0, jnp.ones((), w), rate_w)
+    d_rate = jnp.where(st.decayed, lr * (st.p / safe_rate), fz)
+    at0 = jnp.where(
+        st.p == 1, init_w, jnp.where(st.p > 1, fz, jnp.where(st.decayed, sign * np.inf, fz))
+    )
+    d_rate = jnp.where(c.zero, jnp.where(st.decayed, at0, fz), d_rate)
+    # Coefficients of each tangent, zeroed where they do not act (end_value clamps, NaN
+    # step), so that reverse mode never multiplies an unused inf by a zero cotangent.
+    coef: list[tuple[jax.Array, Any]] = [(rp, init_t), (d_rate, rate_t)]
+    if not staircase:  # lr ln(rate)/d per step; d/d(decay_steps) = -lr ln(rate) p / d
+        slope = (c.k_hi + c.k_lo) * w.type(_LN2_64 if p.float_dtype == np.float32 else 1)
+        if st.posinf is not None:
+            active = active & ~st.posinf
+        d_step = jnp.where(active, lr * slope, fz)
+        if jnp.issubdtype(step.dtype, jnp.floating):
+            coef.append((d_step, step_t))
+        coef.append((-d_step, hyper_t.transition_begin))
+        coef.append((-(d_step * st.p), hyper_t.decay_steps))
+    dead = jnp.zeros(out.shape, bool)
+    if clamped is not None:
+        dead = dead | clamped
+        coef.append((clamped.astype(w), ev_t))
+    if st.nan is not None:
+        dead = dead | st.nan
+    t = jnp.zeros(out.shape, w)
+    for i, (k, tan) in enumerate(coef):
+        if clamped is not None and i == len(coef) - 1:
+            k = jnp.where(st.nan, fz, k) if st.nan is not None else k
+        else:
+            k = jnp.where(dead, fz, k)
+        t = t + k * _tangent_or_zero(tan, k)
+    return out, t.astype(out_dtype)
+
+
+class Hyper(NamedTuple):
+    """The config's own values, for the derivatives (and float64's held value)."""
+
+    init: Any
+    rate: Any
+    decay_steps: Any
+    transition_begin: Any
+    end_value: Any
+
+
+def _as_float(x: Any, w: np.dtype) -> Any:
+    """A hyperparameter as a working float: tracers cast, concrete values clipped to the
+    finite range first (a float64 1e300 would overflow the cast with a warning)."""
+    if x is None:
+        return None
+    if isinstance(x, jax.core.Tracer):
+        return x.astype(w) if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(w)
+    big = float(np.finfo(w).max)
+    return np.clip(np.asarray(x, dtype=np.float64), -big, big).astype(w)
+
+
+def evaluate(
+    step: Any,
+    c: Consts,
+    p: _Prec,
+    *,
+    staircase: bool,
+    hyper: Hyper,
+    out_dtype: Any,
+) -> jax.Array:
+    """The learning rate at ``step`` (any shape, any integer or float dtype)."""
+    step = jnp.asarray(step)
+    sdt = step.dtype
+    if not (jnp.issubdtype(sdt, jnp.integer) or jnp.issubdtype(sdt, jnp.floating)):
+        raise TypeError(f"step must be an integer or float array, got dtype {sdt}")
+    w = p.float_dtype
+    hyper = Hyper(
+        init=_as_float(hyper.init, w),
+        rate=_as_float(hyper.rate, w),
+        decay_steps=_as_float(hyper.decay_steps, w),
+        transition_begin=_as_float(hyper.transition_begin, w),
+        end_value=hyper.end_value,
+    )
+    concrete = not any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(c))
+    static = _Static(c) if concrete else None
+    return _schedule_value(p, staircase, np.dtype(out_dtype), static, step, None if concrete else c, hyper)

@@ -1,62 +1,299 @@
 """The learning rate an optax optimizer state will use next.
 
-One job: find the step counter inside an (arbitrarily nested) optax state and evaluate
-a schedule there. optax is not imported: the state is walked as a JAX pytree, so this
-works for any optax version and for states restored from disk with the same structure.
+One job: find, from the *structure* of an optimizer state, the step counter that a
+learning-rate schedule reads, and evaluate the schedule there.
+
+The rule (static: it looks at pytree structure and field names only, never at counter
+values, so eager and ``jit`` calls decide alike and a refusal is raised at trace time):
+
+- Every node of the state is classified by its set of field names (a NamedTuple's
+  ``_fields``, a dict's or an ``nnx.State``'s keys). Field names survive
+  ``flax.serialization.to_state_dict``, ``nnx.state`` and orbax restores, which all turn
+  optax's NamedTuples into dicts; class identity does not.
+- A node whose fields are those of an optax state that *passes its counter to a
+  schedule* (``ScaleByScheduleState``, ``WrappedScheduleState`` inside
+  ``inject_hyperparams``, ...; table ``_KNOWN``) holds a schedule step: the schedule is
+  evaluated at that counter before the counter is incremented, so ``schedule(count)`` is
+  the value the next update uses.
+- Counters of other known optax states (adam's bias-correction ``count``,
+  ``reduce_on_plateau``'s and ``apply_every``'s resetting counters, ...) are not schedule
+  steps and are ignored. Any other node with a ``count`` field is *unknown*, and makes the
+  state ambiguous.
+- Several schedule steps are the same step when they sit under the same *gates*: fields
+  of wrappers that update their inner state on some calls only (``MultiSteps``,
+  ``apply_if_finite``, ``conditionally_mask``, ...). Siblings in a ``chain``, ``masked``,
+  ``multi_transform`` or ``inject_hyperparams`` are all updated on every call, starting
+  from 0 together, so they hold the same value by construction.
+- Wrappers: nnx ``Variable`` (and the ``{'value': x}`` dict a target-less orbax restore
+  makes of one) is looked through; a node with both ``opt_state`` and ``step`` (an
+  ``nnx.Optimizer``, its ``nnx.state``, a flax ``TrainState``) is searched in
+  ``opt_state`` only: its ``step`` counts calls, which is not what the schedule reads
+  under ``MultiSteps``.
+
+optax and flax are not imported here: the state is walked as a JAX pytree, and nnx
+``Variable`` is recognised only if ``flax.nnx`` is already imported (an nnx object cannot
+exist otherwise).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-from jax.core import Tracer
 
 __all__ = ["current_learning_rate"]
 
+_SCHEDULE = "schedule"  # its counter is passed to a schedule: the step
+_OTHER = "other"  # a known counter that is not a schedule step
+_UNKNOWN = "unknown"
 
-def _counts(opt_state: Any) -> list[tuple[str, Any]]:
-    """All leaves named ``count`` (a NamedTuple/dataclass field or a dict key), with paths."""
-    leaves, _ = jax.tree_util.tree_flatten_with_path(opt_state)
-    found = []
-    for path, leaf in leaves:
-        if not path:
-            continue
-        last = path[-1]
-        name = None
-        if isinstance(last, jax.tree_util.GetAttrKey):
-            name = last.name
-        elif isinstance(last, jax.tree_util.DictKey):
-            name = last.key
-        if name == "count":
-            found.append((jax.tree_util.keystr(path), leaf))
+
+class _Kind(NamedTuple):
+    """What a node with a given set of fields is."""
+
+    names: str  # the optax state class(es) with these fields, for messages
+    role: str  # _SCHEDULE, _OTHER, or "" for a wrapper without a counter of its own
+    counter: str = "count"  # the field holding the counter
+    why: str = ""  # for _OTHER: what the counter counts
+    substates: tuple[str, ...] = ()  # fields holding inner optimizer states
+    gates: tuple[str, ...] = ()  # of those, the ones updated on some calls only
+    start: int = 0  # the counter's value before the first update
+
+
+_BIAS = "the transform's own update count (bias correction), not read by a schedule"
+# Checked against the installed optax by tests/test_optimizer_state.py (names and fields).
+_KINDS: tuple[tuple[tuple[str, ...], _Kind], ...] = (
+    # Counters read by a schedule: schedule(count) first, then count + 1.
+    (("count",), _Kind("ScaleByScheduleState, WrappedScheduleState or WeightDecaySchedule", _SCHEDULE)),
+    (("count", "hyperparams", "inner_state"), _Kind("InjectHyperparamsState", _SCHEDULE, substates=("inner_state",))),
+    (("exp_avg", "exp_avg_sq", "grad_sum", "estim_lr", "numerator_weighted", "count"), _Kind("DAdaptAdamWState", _SCHEDULE)),
+    (("exp_avg", "exp_avg_sq", "grad_sum", "params0", "estim_lr", "numerator_weighted", "count"), _Kind("ProdigyState", _SCHEDULE)),
+    (("count", "grad_sum_sq", "s", "x0"), _Kind("MadgradState", _SCHEDULE)),
+    (("exp_avg", "barf", "gamma", "lb", "count"), _Kind("MomoState", _SCHEDULE)),
+    (("exp_avg", "exp_avg_sq", "barf", "gamma", "lb", "count"), _Kind("MomoAdamState", _SCHEDULE)),
+    (("b1", "weight_sum", "step_count", "max_lr", "base_optimizer_state", "z"), _Kind("ScheduleFreeState", _SCHEDULE, counter="step_count", substates=("base_optimizer_state",), start=1)),
+    # inject_hyperparams: its schedules read the WrappedScheduleState counts in
+    # hyperparams_states (empty for constant hyperparameters); its own count is not read.
+    (("count", "hyperparams", "hyperparams_states", "inner_state"), _Kind("InjectStatefulHyperparamsState", _OTHER, why="inject_hyperparams' call count; its schedules read hyperparams_states", substates=("hyperparams_states", "inner_state"))),
+    # Counters that are not a schedule step.
+    (("count", "mu", "nu"), _Kind("ScaleByAdamState, ScaleByBeliefState, ScaleByNovogradState or ScaleByRStdDevWithCountState", _OTHER, why=_BIAS)),
+    (("count", "mu", "nu", "nu_max"), _Kind("ScaleByAmsgradState", _OTHER, why=_BIAS)),
+    (("count", "mu"), _Kind("ScaleByLionState", _OTHER, why=_BIAS)),
+    (("count", "nu"), _Kind("ScaleByRmsWithCountState", _OTHER, why=_BIAS)),
+    (("count", "v_row", "v_col", "v"), _Kind("FactoredState", _OTHER, why=_BIAS)),
+    (("count", "ema"), _Kind("EmaState", _OTHER, why=_BIAS)),
+    (("count", "count_m2", "m1", "m2", "nu"), _Kind("ScaleByAdemamixState", _OTHER, why=_BIAS)),
+    (("count", "mu", "ns_coeffs"), _Kind("MuonState", _OTHER, why=_BIAS)),
+    (("count", "mu", "nu", "hessian_fn_state"), _Kind("SophiaState", _OTHER, why=_BIAS)),
+    (("count", "ema_decay", "mean_grads_ema", "variance_grads_ema"), _Kind("PerElementMeanAndVarianceEMAState", _OTHER, why=_BIAS)),
+    (("count", "params", "updates", "diff_params_memory", "diff_updates_memory", "weights_memory"), _Kind("ScaleByLBFGSState", _OTHER, why="L-BFGS's memory index count, not read by a schedule")),
+    (("count", "params", "updates", "stepsize_guess", "stepsize", "value", "grad", "slope", "value_init", "slope_init", "decrease_error", "curvature_error", "error", "interval_found", "done", "failed", "low", "value_low", "slope_low", "high", "value_high", "slope_high", "cubic_ref", "value_cubic_ref", "safe_stepsize", "safe_value", "safe_grad"), _Kind("ZoomLinesearchState", _OTHER, why="the zoom linesearch's iteration count within one step")),
+    (("count", "rng_key"), _Kind("AddNoiseState", _OTHER, why="add_noise's own decay count, not read by a user schedule")),
+    (("count", "grad_acc"), _Kind("ApplyEvery", _OTHER, why="apply_every's count since the last apply (it resets)")),
+    (("scale", "best_value", "plateau_count", "cooldown_count", "count", "avg_value"), _Kind("ReduceLROnPlateauState", _OTHER, why="reduce_on_plateau's loss-accumulation count (it resets)")),
+    (("count", "base_optimizer_state", "projector"), _Kind("GaLoreState", _OTHER, why="GaLore's projection update count", substates=("base_optimizer_state",))),
+    (("base_optimizer_state", "count", "r", "m", "v", "s", "x0"), _Kind("MechanicState", _OTHER, why="Mechanic's own update count", substates=("base_optimizer_state",))),
+    # Wrappers without a counter of their own: where the inner states are, and which of
+    # them are updated on some calls only.
+    (("mini_step", "gradient_step", "inner_opt_state", "acc_grads", "skip_state"), _Kind("MultiStepsState", "", substates=("inner_opt_state",), gates=("inner_opt_state",))),
+    (("notfinite_count", "last_finite", "total_notfinite", "inner_state"), _Kind("ApplyIfFiniteState", "", substates=("inner_state",), gates=("inner_state",))),
+    (("step", "inner_state"), _Kind("ConditionallyMaskState or ConditionallyTransformState", "", substates=("inner_state",), gates=("inner_state",))),
+    (("steps_since_sync", "opt_state", "adv_state", "cache"), _Kind("SAMState", "", substates=("opt_state", "adv_state"), gates=("opt_state", "adv_state"))),
+    (("fast_state", "steps_since_sync"), _Kind("LookaheadState", "", substates=("fast_state",))),
+)  # fmt: skip
+_KNOWN: dict[frozenset[str], _Kind] = {frozenset(f): k for f, k in _KINDS}
+
+
+@dataclass(frozen=True)
+class _Counter:
+    path: str
+    kind: str  # the class name(s) or "a dict with fields ..."
+    role: str
+    why: str
+    gates: tuple[str, ...]  # paths of the gated fields above it
+    start: int
+    value: Any
+
+    def describe(self) -> str:
+        gated = f", inside {' and '.join(self.gates)}" if self.gates else ""
+        why = f": {self.why}" if self.why else ""
+        if self.start:
+            why += f", counting from {self.start}"
+        return f"{self.path} ({self.kind}{why}{gated})"
+
+
+def _nnx_variable_types() -> tuple[type, ...]:
+    nnx = sys.modules.get("flax.nnx")
+    if nnx is None:
+        return ()
+    # vars(), not getattr: flax >= 0.11 warns on the removed name VariableState (an
+    # alias of Variable there), which older flax has as the class of nnx.state leaves.
+    names = vars(nnx)
+    return tuple(
+        t for t in (names.get("Variable"), names.get("VariableState")) if isinstance(t, type)
+    )
+
+
+def _unwrap(node: Any, variables: tuple[type, ...]) -> Any:
+    """Looks through nnx Variables and the ``{'value': x}`` dicts orbax restores them as."""
+    while True:
+        if variables and isinstance(node, variables):
+            get = getattr(node, "get_value", None)
+            node = get() if callable(get) else node.value
+        elif isinstance(node, Mapping) and len(node) == 1 and "value" in node:
+            node = node["value"]
+        else:
+            return node
+
+
+def _key_name(key: Any) -> Any:
+    for attr in ("name", "key", "idx"):  # GetAttrKey, DictKey / FlattenedIndexKey, SequenceKey
+        if hasattr(key, attr):
+            return getattr(key, attr)
+    return key
+
+
+def _children(node: Any) -> list[tuple[Any, Any, Any]] | None:
+    """``(path key, name, child)`` one level down, or None for a leaf."""
+    flat, treedef = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)
+    if jax.tree_util.treedef_is_leaf(treedef) and flat and not flat[0][0]:
+        return None
+    return [(path[0], _key_name(path[0]), child) for path, child in flat]
+
+
+def _kind_name(node: Any, fields: frozenset[str], known: _Kind | None) -> str:
+    cls = type(node).__name__
+    if hasattr(type(node), "_fields"):
+        return cls
+    shown = "{" + ", ".join(repr(f) for f in sorted(fields)) + "}"
+    if known is not None:
+        return f"{cls} with fields {shown}, as a {known.names}"
+    return f"{cls} with fields {shown}"
+
+
+def _is_counter(x: Any) -> bool:
+    """An integer leaf (dtype is static: eager and jit agree). A float leaf named
+    ``count`` is a parameter (e.g. in a momentum trace), not a counter."""
+    if isinstance(x, bool):
+        return False
+    if isinstance(x, int):
+        return True
+    dtype = getattr(x, "dtype", None)
+    return dtype is not None and jnp.issubdtype(dtype, jnp.integer) and _children(x) is None
+
+
+def _find(root: Any) -> list[_Counter]:
+    """Every counter in ``root``, classified; see the module docstring for the rule."""
+    variables = _nnx_variable_types()
+    found: list[_Counter] = []
+
+    def walk(node: Any, path: tuple[Any, ...], gates: tuple[str, ...]) -> None:
+        node = _unwrap(node, variables)
+        children = _children(node)
+        if not children:
+            return
+        by_name = {str(name): (key, child) for key, name, child in children}
+        if "opt_state" in by_name and "step" in by_name:  # an optimizer / train state
+            key, child = by_name["opt_state"]
+            walk(child, (*path, key), gates)
+            return
+        fields = frozenset(by_name)
+        known = _KNOWN.get(fields)
+        counter = known.counter if known is not None else "count"
+        value = _unwrap(by_name[counter][1], variables) if counter in by_name else None
+        if value is not None and _is_counter(value) and (known is None or known.role):
+            found.append(
+                _Counter(
+                    path=jax.tree_util.keystr((*path, by_name[counter][0])),
+                    kind=_kind_name(node, fields, known),
+                    role=known.role if known is not None else _UNKNOWN,
+                    why=known.why if known is not None else "",
+                    gates=gates,
+                    start=known.start if known is not None else 0,
+                    value=value,
+                )
+            )
+        for name, (key, child) in by_name.items():
+            if known is not None and name not in known.substates:
+                continue  # the counter and parameter-shaped fields (mu, nu, ...)
+            inner = gates
+            if known is not None and name in known.gates:
+                where = jax.tree_util.keystr((*path, key))
+                inner = (*gates, f"{where} ({known.names}: updated on some calls only)")
+            walk(child, (*path, key), inner)
+
+    walk(root, (), ())
     return found
+
+
+def _listing(counters: list[_Counter]) -> str:
+    shown = "; ".join(c.describe() for c in counters[:8])
+    return shown + (f"; and {len(counters) - 8} more" if len(counters) > 8 else "")
+
+
+def _step(opt_state: Any) -> Any:
+    """The schedule step in ``opt_state``, decided from its structure alone."""
+    counters = _find(opt_state)
+    unknown = [c for c in counters if c.role == _UNKNOWN]
+    steps = [c for c in counters if c.role == _SCHEDULE]
+    if unknown:
+        raise ValueError(
+            "current_learning_rate: cannot tell from the structure of opt_state whether "
+            f"these counters are the step a schedule reads: {_listing(unknown)}"
+            + (f" (next to the schedule steps {_listing(steps)})" if steps else "")
+            + "; pass the optax sub-state that holds the schedule's counter, or call "
+            "schedule(<that counter>) yourself"
+        )
+    if not steps:
+        others = f"; its only counters are {_listing(counters)}" if counters else ""
+        raise ValueError(
+            "current_learning_rate: no step counter that a schedule reads in opt_state: "
+            "the optimizer does not use a learning-rate schedule (a constant learning "
+            "rate keeps no ScaleByScheduleState or inject_hyperparams schedule state)" + others
+        )
+    if len({(c.gates, c.start) for c in steps}) > 1:
+        raise ValueError(
+            "current_learning_rate: ambiguous opt_state: its schedule counters are not "
+            "the same step (updated on different calls, or counted from different "
+            f"starts): {_listing(steps)}; pass the sub-state whose counter drives the "
+            "schedule"
+        )
+    return steps[0].value
 
 
 def current_learning_rate(schedule: Callable[[Any], Any], opt_state: Any) -> jax.Array:
     """Returns ``schedule(count)``: the learning rate the *next* update of ``opt_state`` uses.
 
-    optax transformations that follow a schedule keep a step counter named ``count``
-    (``ScaleByScheduleState``, ``ScaleByAdamState``, ``InjectHyperparamsState``, ...),
-    which is 0 before the first update. This finds every leaf named ``count`` in the
-    state, at any depth (chains, tuples, NamedTuples, ``MaskedState``, dicts), and
-    evaluates ``schedule`` there. Works under ``jit``.
+    Finds the counter that optax passes to the schedule (``ScaleByScheduleState.count``,
+    made by ``optax.sgd``/``adam``/... given a schedule; the schedule state inside
+    ``inject_hyperparams``; ...) from the *structure* of the state, at any depth:
+    chains, ``masked``, ``MultiSteps`` (its inner state), dicts from
+    ``flax.serialization`` or orbax, and Flax NNX (an ``nnx.Optimizer``, its
+    ``opt_state`` or ``nnx.state``). Counters of other transforms (adam's
+    bias-correction count, ``reduce_on_plateau``, ``apply_every``) are not the step and
+    are ignored. The decision never looks at counter values: eager and ``jit`` calls
+    agree, and refusals are raised while tracing.
 
     Args:
       schedule: any schedule ``step -> lr`` (ours or optax's).
-      opt_state: an optax optimizer state (or any pytree holding ``count`` leaves).
+      opt_state: an optax optimizer state, an ``nnx.Optimizer``, or a state restored
+        from disk with the same field names.
 
     Returns:
-      ``schedule(count)`` as a JAX array.
+      ``schedule(count)`` as a JAX array: the rate of the next update, before any
+      scaling by other transforms (``reduce_on_plateau`` multiplies it by its
+      ``scale``).
 
     Raises:
-      ValueError: no ``count`` leaf is found, or (for concrete states) the counts found
-        disagree, e.g. next to ``optax.apply_every``, whose ``count`` is not a step
-        count. Under ``jit`` the counts cannot be compared on the host; disagreeing
-        counts then give NaN instead of an error.
+      TypeError: ``schedule`` is not callable.
+      ValueError: the optimizer has no schedule counter (a constant learning rate); a
+        ``count`` of an unknown state type is present, so the structure is ambiguous;
+        or several schedule counters are updated on different calls (e.g. one inside
+        ``MultiSteps`` and one outside). The message names the paths.
 
     Examples:
       >>> import jax, jax.numpy as jnp, optax
@@ -76,35 +313,10 @@ def current_learning_rate(schedule: Callable[[Any], Any], opt_state: Any) -> jax
       >>> current_learning_rate(sched, optax.sgd(0.1).init(params))
       Traceback (most recent call last):
       ...
-      ValueError: current_learning_rate: no step counter (a leaf named 'count') in opt_state; a constant learning rate or a transformation without a counter has no schedule step
+      ValueError: current_learning_rate: no step counter that a schedule reads in opt_state: the optimizer does not use a learning-rate schedule (a constant learning rate keeps no ScaleByScheduleState or inject_hyperparams schedule state)
     """
     if not callable(schedule):
         raise TypeError(
             f"current_learning_rate: schedule must be callable, got {type(schedule).__name__}"
         )
-    found = _counts(opt_state)
-    if not found:
-        raise ValueError(
-            "current_learning_rate: no step counter (a leaf named 'count') in opt_state; "
-            "a constant learning rate or a transformation without a counter has no "
-            "schedule step"
-        )
-    first_path, count = found[0]
-    if len(found) == 1:
-        return jnp.asarray(schedule(count))
-    if not any(isinstance(c, Tracer) for _, c in found):
-        ref = np.asarray(count)
-        for path, c in found[1:]:
-            if np.shape(c) != ref.shape or not np.array_equal(np.asarray(c), ref):
-                shown = ", ".join(f"{p}={np.asarray(v).tolist()!r:.40}" for p, v in found[:8])
-                raise ValueError(
-                    "current_learning_rate: the step counters in opt_state disagree "
-                    f"({first_path} vs {path}): {shown}; pass the sub-state whose count "
-                    "drives the schedule"
-                )
-        return jnp.asarray(schedule(count))
-    agree = jnp.asarray(True)
-    for _, c in found[1:]:
-        agree = agree & jnp.all(jnp.asarray(c) == jnp.asarray(count))
-    lr = jnp.asarray(schedule(count))
-    return jnp.where(agree, lr, jnp.asarray(np.nan, lr.dtype))
+    return jnp.asarray(schedule(_step(opt_state)))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import numbers
 from typing import Any, overload
 
 import jax
@@ -9,10 +12,18 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from ._config import ExponentialDecayConfig, _is_tracer
-from ._numerics import P32, P64, Consts, evaluate, host_consts, traced_consts
+from ._config import ExponentialDecayConfig, _batch_positions, _is_tracer, _take_leaf
+from ._numerics import P32, P64, Consts, Hyper, evaluate, host_consts, traced_consts
 
 __all__ = ["ExponentialDecay", "exponential_decay"]
+
+# Keras calls a learning-rate callable with no argument: say what to do instead.
+_NO_STEP: Any = object()
+_NO_STEP_MESSAGE = (
+    "ExponentialDecay() was called without a step. Keras calls a learning-rate callable "
+    "with no argument: to use this schedule in a Keras optimizer, convert it with "
+    "jax_expdecay.to_keras(schedule)"
+)
 
 _NUMERIC = ("initial_learning_rate", "decay_steps", "decay_rate", "transition_begin", "end_value")
 
@@ -40,6 +51,29 @@ def _build_consts(cfg: ExponentialDecayConfig) -> tuple[Consts, Consts | None]:
     c32 = make(*args, cfg.staircase, P32)
     c64 = make(*args, cfg.staircase, P64) if _x64() else None
     return c32, c64
+
+
+def _check_step_shape(config: ExponentialDecayConfig, step: Any) -> None:
+    """A batched schedule's steps must broadcast against its batch: say so, and what to
+    do, before the kernel fails with a bare shape error."""
+    try:
+        batch = config.batch_shape
+        shape = tuple(np.shape(step))
+    except Exception:  # garbage steps are reported by __call__'s type checks
+        return
+    if not batch:
+        return
+    try:
+        np.broadcast_shapes(batch, shape)
+    except ValueError:
+        raise ValueError(
+            f"this schedule is a batch of shape {batch} (one schedule per config) and step "
+            f"has shape {shape}, which does not broadcast against it. To evaluate every "
+            "schedule at every step, vmap over the schedule: "
+            f"jax.vmap(lambda s: s(step))(schedule) gives shape {batch + shape}; or pass "
+            f"steps broadcastable to {batch}, e.g. step.reshape({shape + (1,) * len(batch)}) "
+            f"gives shape {shape + batch}"
+        ) from None
 
 
 @jax.tree_util.register_pytree_with_keys_class
@@ -76,8 +110,11 @@ class ExponentialDecay:
         self._c32, self._c64 = _build_consts(config)
         self._dtype = _out_dtype_name(config.initial_learning_rate)
 
-    def __call__(self, step: ArrayLike) -> jax.Array:
+    def __call__(self, step: ArrayLike = _NO_STEP) -> jax.Array:
         """Returns the learning rate at ``step`` (elementwise for arrays)."""
+        _check_step_shape(self.config, step)
+        if step is _NO_STEP:
+            raise TypeError(_NO_STEP_MESSAGE)
         out_dtype = jax.dtypes.canonicalize_dtype(
             np.dtype(self._dtype) if self._dtype is not None else np.float64
         )
@@ -110,8 +147,13 @@ class ExponentialDecay:
             consts,
             prec,
             staircase=cfg.staircase,
-            init=cfg.initial_learning_rate,
-            end_value=cfg.end_value,
+            hyper=Hyper(
+                cfg.initial_learning_rate,
+                cfg.decay_rate,
+                cfg.decay_steps,
+                cfg.transition_begin,
+                cfg.end_value,
+            ),
             out_dtype=out_dtype,
         )
 
@@ -141,8 +183,79 @@ class ExponentialDecay:
     def __repr__(self) -> str:
         return f"ExponentialDecay({self.config!r})"
 
-    # -- pytree ------------------------------------------------------------------------
+    # -- value semantics and batches ---------------------------------------------------
+    def __eq__(self, other: object) -> bool:
+        """Equal iff the configs are equal (the constants are a function of the config)."""
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.config == other.config
+
+    def __hash__(self) -> int:
+        return hash((ExponentialDecay, self.config))  # by value, as the config
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """The shape of the batch of schedules (``config.batch_shape``); ``()`` for one.
+
+        Examples:
+            >>> from jax_expdecay import ExponentialDecayConfig, exponential_decay, stack
+            >>> exponential_decay(0.1, 10, 0.5).batch_shape
+            ()
+            >>> sweep = exponential_decay(stack([ExponentialDecayConfig(0.1, 10, r)
+            ...                                  for r in (0.5, 0.9, 0.99)]))
+            >>> sweep.batch_shape, len(sweep)
+            ((3,), 3)
+        """
+        return self.config.batch_shape
+
+    def __len__(self) -> int:
+        shape = self.batch_shape
+        if not shape:
+            raise TypeError(
+                "len() of an ExponentialDecay that is not a batch (batch_shape ()); "
+                "use .batch_shape, which is () for a single schedule"
+            )
+        return shape[0]
+
+    def __bool__(self) -> bool:
+        return True  # a schedule is never falsy (and truth testing must not call __len__)
+
+    def __getitem__(self, index: Any) -> ExponentialDecay:
+        """The schedule(s) of a batch at ``index`` (numpy indexing along the batch dims).
+
+        The config is indexed (``self.config[index]``) and so are the precomputed
+        constants, which are not recomputed: ``sched[i]`` equals
+        ``exponential_decay(unstack(sched.config)[i])`` and gives its values bit for bit.
+        Raises ``TypeError`` for a schedule that is not a batch, ``IndexError`` for an
+        index out of range.
+
+        Examples:
+            >>> import numpy as np
+            >>> from jax_expdecay import ExponentialDecayConfig, exponential_decay, stack
+            >>> sweep = exponential_decay(stack([ExponentialDecayConfig(1.0, 10, r)
+            ...                                  for r in (0.5, 0.25, 0.125)]))
+            >>> losses = np.array([0.3, 0.1, 0.2])
+            >>> best = sweep[np.argmin(losses)]
+            >>> best.config.decay_rate, float(best(20))
+            (0.25, 0.0625)
+            >>> sweep[1:].batch_shape
+            (2,)
+        """
+        shape = self.batch_shape
+        pos = _batch_positions(shape, index, "ExponentialDecay")
+        config = self.config[index]
+        obj = object.__new__(type(self))
+        obj.config = config
+        obj._c32, obj._c64 = jax.tree_util.tree_map(
+            lambda x: _take_leaf(x, shape, pos), (self._c32, self._c64)
+        )
+        obj._dtype = _out_dtype_name(config.initial_learning_rate)
+        return obj
+
     def tree_flatten_with_keys(self):
+        """JAX pytree protocol: the children are the config and the precomputed float32
+        and float64 constants (keyed by attribute name); the aux data is the output
+        dtype's name. ``jit`` traces the children, so new values need no recompile."""
         children = (
             (jax.tree_util.GetAttrKey("config"), self.config),
             (jax.tree_util.GetAttrKey("_c32"), self._c32),
@@ -152,10 +265,50 @@ class ExponentialDecay:
 
     @classmethod
     def tree_unflatten(cls, aux: str | None, children: Any) -> ExponentialDecay:
+        """JAX pytree protocol: rebuilds a schedule from :meth:`tree_flatten_with_keys`'s
+        output without revalidating (the leaves may be tracers or batched arrays)."""
         obj = object.__new__(cls)
         obj.config, obj._c32, obj._c64 = children
         obj._dtype = aux
         return obj
+
+
+_MISSING: Any = type("_Missing", (), {"__repr__": lambda self: "<missing>"})()
+_REQUIRED = ("initial_learning_rate", "decay_steps", "decay_rate")
+# Other libraries' names for our arguments, for a "did you mean" hint: optax's
+# exponential_decay(init_value, transition_steps, decay_rate, transition_begin, staircase,
+# end_value), and the initial rate as tf.compat.v1.train.exponential_decay names it.
+_ALIASES = {
+    "init_value": ("initial_learning_rate", "optax's name"),
+    "transition_steps": ("decay_steps", "optax's name"),
+    "learning_rate": ("initial_learning_rate", "tf.compat.v1's name"),
+}
+
+
+def _did_you_mean(unexpected: dict[str, Any]) -> TypeError:
+    """The error for unknown keyword arguments, with a hint for each where one exists."""
+    import difflib  # only on this error path: not a cost of `import jax_expdecay`
+
+    names = list(inspect.signature(exponential_decay).parameters)
+    hints, unknown = [], []
+    for key in unexpected:
+        if key in _ALIASES:
+            ours, whose = _ALIASES[key]
+            hints.append(f"{ours}= instead of {key}= ({whose})")
+        elif close := difflib.get_close_matches(key, names, n=1, cutoff=0.6):
+            hints.append(f"{close[0]}= instead of {key}=")
+        else:
+            unknown.append(key)
+    one = len(unexpected) == 1
+    msg = (
+        f"exponential_decay() got {'an ' if one else ''}unexpected keyword "
+        f"argument{'' if one else 's'} {', '.join(map(repr, unexpected))}"
+    )
+    if hints:
+        msg += f"; did you mean {', '.join(hints)}?"
+    if unknown:
+        msg += f"; the arguments are {names}"
+    return TypeError(msg)
 
 
 @overload
@@ -176,14 +329,15 @@ def exponential_decay(
 
 
 def exponential_decay(
-    initial_learning_rate: Any,
-    decay_steps: Any = None,
-    decay_rate: Any = None,
-    staircase: bool = False,
+    initial_learning_rate: ArrayLike | ExponentialDecayConfig = _MISSING,
+    decay_steps: ArrayLike = _MISSING,
+    decay_rate: ArrayLike = _MISSING,
+    staircase: bool = _MISSING,
     *,
-    transition_begin: Any = 0,
-    end_value: Any = None,
-    name: str | None = "ExponentialDecay",
+    transition_begin: ArrayLike = _MISSING,
+    end_value: ArrayLike | None = _MISSING,
+    name: str | None = _MISSING,
+    **unexpected: Any,
 ) -> ExponentialDecay:
     r"""Keras's ``ExponentialDecay`` as a pure, jit/vmap/pmap/grad-compatible JAX schedule.
 
@@ -205,7 +359,8 @@ def exponential_decay(
     (8-64 bit, signed or unsigned) or float dtype. The result has the dtype of a typed
     ``initial_learning_rate`` (bfloat16, float16, float32, float64) and JAX's default
     float for a Python number. Float32 results are within 2 ulp of the exact value at
-    every step (see the ``_numerics`` module for the argument); NaN steps give NaN.
+    every step (the error analysis is in the source file ``jax_expdecay/_numerics.py``);
+    NaN steps give NaN.
 
     The hyperparameters are validated here when concrete, and turned into device-ready
     constants on the host (in exact decimal arithmetic). A config built inside
@@ -225,7 +380,10 @@ def exponential_decay(
       An :class:`ExponentialDecay`, usable wherever optax takes a schedule.
 
     Raises:
-      TypeError: a non-number where a number belongs, a bool, a non-bool ``staircase``.
+      TypeError: a non-number where a number belongs, a bool, a non-bool ``staircase``,
+        a missing required argument, an unknown keyword (with a hint for optax's names:
+        ``init_value`` is ``initial_learning_rate``, ``transition_steps`` is
+        ``decay_steps``).
       ValueError: ``decay_steps <= 0``, ``decay_rate < 0``, ``transition_begin < 0``, a
         non-finite value, a fractional ``decay_steps``/``transition_begin``.
 
@@ -242,35 +400,57 @@ def exponential_decay(
       0.5
       >>> opt = optax.sgd(learning_rate=sched)
     """
+    # The defaults above are sentinels, so that `exponential_decay(config)` works and
+    # every argument given is known; the documented signature (with the required
+    # arguments and the real defaults) is set as `__signature__` below.
+    if unexpected:
+        raise _did_you_mean(unexpected)
+    given: dict[str, Any] = {
+        k: v
+        for k, v in (
+            ("decay_steps", decay_steps),
+            ("decay_rate", decay_rate),
+            ("staircase", staircase),
+            ("transition_begin", transition_begin),
+            ("end_value", end_value),
+            ("name", name),
+        )
+        if v is not _MISSING
+    }
     if isinstance(initial_learning_rate, ExponentialDecayConfig):
-        given = {
-            "decay_steps": decay_steps,
-            "decay_rate": decay_rate,
-            "end_value": end_value,
-        }
-        extra = [k for k, v in given.items() if v is not None]
-        tb_default = type(transition_begin) is int and transition_begin == 0
-        if staircase is not False or not tb_default or name != "ExponentialDecay":
-            extra.append("staircase/transition_begin/name")
-        if extra:
+        if given:
             raise TypeError(
-                f"exponential_decay(config) takes no other arguments, got {extra}; "
+                f"exponential_decay(config) takes no other arguments, got {list(given)}; "
                 "use config.replace(...) to change fields"
             )
         return ExponentialDecay(initial_learning_rate)
-    missing = [
-        k for k, v in (("decay_steps", decay_steps), ("decay_rate", decay_rate)) if v is None
-    ]
+    missing = [k for k in _REQUIRED if k not in given and k != "initial_learning_rate"]
+    if initial_learning_rate is _MISSING:
+        missing.insert(0, "initial_learning_rate")
     if missing:
         raise TypeError(f"exponential_decay() missing required arguments {missing}")
-    return ExponentialDecay(
-        ExponentialDecayConfig(
-            initial_learning_rate,
-            decay_steps,
-            decay_rate,
-            staircase,
-            transition_begin=transition_begin,
-            end_value=end_value,
-            name=name,
+    if isinstance(staircase, numbers.Real | np.number) and not isinstance(
+        staircase, bool | np.bool_
+    ):
+        raise TypeError(
+            f"staircase must be a bool, got {staircase!r:.80} (type {type(staircase).__name__}); "
+            "the 4th positional argument is staircase (Keras's order), not transition_begin "
+            f"(optax's order): pass transition_begin={staircase!r:.80} by keyword"
         )
-    )
+    return ExponentialDecay(ExponentialDecayConfig(initial_learning_rate, **given))
+
+
+def _public_signature() -> inspect.Signature:
+    """The signature `help()` shows: the second overload's (required arguments without
+    defaults, the config's defaults for the rest, no ``**unexpected``)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(ExponentialDecayConfig)}
+    params = []
+    for p in inspect.signature(exponential_decay).parameters.values():
+        if p.kind is inspect.Parameter.VAR_KEYWORD:
+            continue
+        default = inspect.Parameter.empty if p.name in _REQUIRED else defaults[p.name]
+        params.append(p.replace(default=default))
+    return inspect.signature(exponential_decay).replace(parameters=params)
+
+
+exponential_decay.__signature__ = _public_signature()  # pyright: ignore[reportFunctionMemberAccess]

@@ -28,6 +28,7 @@ Policy
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -90,6 +91,39 @@ def serialize(schedule_or_config: ExponentialDecay | ExponentialDecayConfig) -> 
     return {"class_name": _CLASS_NAME, "config": config}
 
 
+def _not_a_schedule(d: Any) -> str | None:
+    """Where to look instead, when ``d`` is a Keras object, path, optimizer or model dict."""
+    if not isinstance(d, Mapping):
+        if type(d).__module__.split(".")[0] == "keras":
+            return (
+                f"deserialize() takes a dict, got a Keras {type(d).__name__} object; "
+                "jax_expdecay.from_keras(obj) reads Keras schedules and optimizers"
+            )
+        if isinstance(d, str | os.PathLike):
+            return (
+                f"deserialize() takes a dict, got {_describe(d)}; "
+                "jax_expdecay.from_keras(path) reads .keras files"
+            )
+        return None
+    if "compile_config" in d:
+        return (
+            "deserialize: got a saved Keras model's config (config.json), not a schedule; its "
+            "schedule is at ['compile_config']['optimizer']['config']['learning_rate']: "
+            "jax_expdecay.from_keras(d) reads it"
+        )
+    enveloped = "class_name" in d or "config" in d
+    config = d.get("config") if enveloped else d
+    if isinstance(config, Mapping) and ("learning_rate" in config or "inner_optimizer" in config):
+        name = d.get("class_name") if enveloped else config.get("name")
+        name = repr(name[:60]) if isinstance(name, str) else _describe(name)
+        where = "['config']['learning_rate']" if enveloped else "['learning_rate']"
+        return (
+            f"deserialize: got a Keras optimizer's config ({name}), not a "
+            f"schedule; its schedule is at {where}: jax_expdecay.from_keras(d) reads it"
+        )
+    return None
+
+
 def deserialize(d: Mapping[str, Any]) -> ExponentialDecay:
     """Builds a schedule from a :func:`serialize` dict, a Keras envelope or a bare config.
 
@@ -108,7 +142,9 @@ def deserialize(d: Mapping[str, Any]) -> ExponentialDecay:
     Raises:
       TypeError: ``d`` or its ``"config"`` is not a dict, or a value has the wrong type.
       ValueError: another class name, module or registered name; unknown or missing
-        keys; out-of-range values. The message names the key and the value.
+        keys; out-of-range values. The message names the key and the value. A Keras
+        optimizer's or saved model's config is refused with where its schedule is
+        (:func:`~jax_expdecay.from_keras` reads those, and Keras objects and files).
 
     Examples:
       >>> from jax_expdecay import deserialize
@@ -129,10 +165,13 @@ def deserialize(d: Mapping[str, Any]) -> ExponentialDecay:
       ValueError: deserialize: class_name must be 'ExponentialDecay', got 'CosineDecay' (type str)
     """
     if not isinstance(d, Mapping):
-        raise TypeError(f"deserialize() takes a dict, got {_describe(d)}")
+        raise TypeError(_not_a_schedule(d) or f"deserialize() takes a dict, got {_describe(d)}")
     bad_keys = [k for k in d if not isinstance(k, str)]
     if bad_keys:
         raise ValueError(f"deserialize: dict keys must be strings, got {_describe(bad_keys[0])}")
+    hint = _not_a_schedule(d)
+    if hint is not None:
+        raise ValueError(hint)
     if "class_name" not in d and "config" not in d:
         return ExponentialDecay(ExponentialDecayConfig.from_dict(d))  # a bare config
     unknown = sorted(k for k in d if k not in _ENVELOPE_KEYS)

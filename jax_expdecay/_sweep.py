@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
 from ._config import ExponentialDecayConfig, _is_tracer
+from ._schedule import ExponentialDecay
 
 __all__ = ["stack", "unstack"]
 
@@ -15,12 +16,20 @@ _FLOATS = ("initial_learning_rate", "decay_rate", "end_value")
 _INTS = ("decay_steps", "transition_begin")
 
 
-def _common_dtype(values: list[Any]) -> np.dtype[Any]:
+def _common_dtype(field: str, values: list[Any]) -> np.dtype[Any]:
     """float64, or the common dtype when every value is a typed numpy scalar."""
     typed = [v.dtype for v in values if isinstance(v, np.generic | np.ndarray)]
-    if typed and len(typed) == len(values):
+    if not typed or len(typed) != len(values):
+        return np.dtype(np.float64)
+    try:
         return np.result_type(*typed)  # e.g. every initial_learning_rate a np.float32
-    return np.dtype(np.float64)
+    except TypeError:  # numpy's DTypePromotionError: bfloat16 with float16
+        i = next(i for i, t in enumerate(typed) if t != typed[0])
+        raise TypeError(
+            f"stack(): {field} has dtypes {typed[0]} (element 0) and {typed[i]} "
+            f"(element {i}), which have no common dtype; give every config the same "
+            f"dtype first, e.g. cfg.replace({field}=np.float32(cfg.{field}))"
+        ) from None
 
 
 def stack(configs: Sequence[ExponentialDecayConfig]) -> ExponentialDecayConfig:
@@ -44,7 +53,8 @@ def stack(configs: Sequence[ExponentialDecayConfig]) -> ExponentialDecayConfig:
     Raises:
       ValueError: an empty list, mixed ``staircase``/``name``/``end_value`` presence, or a
         config that is already a batch.
-      TypeError: an element that is not an :class:`ExponentialDecayConfig`.
+      TypeError: an element that is not an :class:`ExponentialDecayConfig`, or typed
+        values with no common dtype (bfloat16 and float16: cast them to one first).
 
     Examples:
       >>> import jax
@@ -105,56 +115,70 @@ def stack(configs: Sequence[ExponentialDecayConfig]) -> ExponentialDecayConfig:
         if values[0] is None:
             fields[f] = None
             continue
-        fields[f] = np.asarray([np.asarray(v).item() for v in values], _common_dtype(values))
+        fields[f] = np.asarray([np.asarray(v).item() for v in values], _common_dtype(f, values))
     for f in _INTS:
         fields[f] = np.asarray([int(getattr(c, f)) for c in configs], np.int64)
     return ExponentialDecayConfig(staircase=first.staircase, name=first.name, **fields)
 
 
-def unstack(batched: ExponentialDecayConfig) -> list[ExponentialDecayConfig]:
-    """Splits a batch config (1-D numeric fields of length K) into K scalar configs.
+@overload
+def unstack(batched: ExponentialDecayConfig) -> list[ExponentialDecayConfig]: ...
+
+
+@overload
+def unstack(batched: ExponentialDecay) -> list[ExponentialDecay]: ...
+
+
+def unstack(
+    batched: ExponentialDecayConfig | ExponentialDecay,
+) -> list[ExponentialDecayConfig] | list[ExponentialDecay]:
+    """Splits a batch config, or a batched schedule, along its first batch axis.
 
     The inverse of :func:`stack`: ``unstack(stack(cfgs)) == cfgs`` (values are returned
-    as Python numbers, or numpy scalars for a typed ``initial_learning_rate``).
+    as Python numbers, or numpy scalars for a typed ``initial_learning_rate``). Element
+    ``i`` is ``batched[i]``: for a schedule, a schedule whose precomputed constants are
+    sliced from the batch (not recomputed), equal to ``exponential_decay(cfgs[i])`` and
+    giving the same values bit for bit. A batch of shape ``(K, M)`` gives K batches of
+    shape ``(M,)``.
 
     Args:
-      batched: a config whose numeric fields are concrete 1-D arrays of one length K.
+      batched: a concrete batch :class:`ExponentialDecayConfig` (``batch_shape`` not
+        ``()``) or an :class:`ExponentialDecay` built from one.
 
     Returns:
-      A list of K scalar configs, each validated like a freshly built one.
+      A list of ``len(batched)`` configs, or schedules, each validated like a freshly
+      built one.
 
     Raises:
-      TypeError: not an :class:`ExponentialDecayConfig`.
-      ValueError: fields that are traced, or not 1-D arrays of one common length.
+      TypeError: neither a config nor a schedule.
+      ValueError: a traced batch, or a config that is not a batch.
 
     Examples:
-      >>> from jax_expdecay import ExponentialDecayConfig, unstack
+      >>> from jax_expdecay import ExponentialDecayConfig, exponential_decay, stack, unstack
       >>> import numpy as np
       >>> [c.decay_steps for c in unstack(ExponentialDecayConfig(0.1, np.array([10, 20]), 0.5))]
       [10, 20]
+      >>> cfgs = [ExponentialDecayConfig(1.0, 10, r) for r in (0.5, 0.25)]
+      >>> best = unstack(exponential_decay(stack(cfgs)))[1]   # the winner of a sweep
+      >>> best == exponential_decay(cfgs[1]), float(best(10))
+      (True, 0.25)
     """
-    if not isinstance(batched, ExponentialDecayConfig):
-        raise TypeError(f"unstack() takes an ExponentialDecayConfig, got {type(batched).__name__}")
-    names = [f for f in (*_FLOATS, *_INTS) if getattr(batched, f) is not None]
+    if not isinstance(batched, ExponentialDecayConfig | ExponentialDecay):
+        raise TypeError(
+            "unstack() takes an ExponentialDecayConfig or an ExponentialDecay, "
+            f"got {type(batched).__name__}"
+        )
+    cfg = batched.config if isinstance(batched, ExponentialDecay) else batched
+    names = [f for f in (*_FLOATS, *_INTS) if getattr(cfg, f) is not None]
     for f in names:
-        if _is_tracer(getattr(batched, f)):
+        if _is_tracer(getattr(cfg, f)):
             raise ValueError(f"unstack(): {f} is traced; unstack a concrete batch")
-    shapes = {f: np.shape(getattr(batched, f)) for f in names}
-    lengths = {s[0] for s in shapes.values() if len(s) == 1}
-    if any(len(s) != 1 for s in shapes.values()) or len(lengths) != 1:
-        raise ValueError(f"unstack() needs 1-D fields of one length, got shapes {shapes}")
-    (k,) = lengths
-    out = []
-    for i in range(k):
-        fields = {}
-        for f in names:
-            arr = np.asarray(getattr(batched, f))
-            v = arr[i]
-            if f in _INTS:
-                fields[f] = int(v)
-            elif arr.dtype == np.float64:
-                fields[f] = float(v)
-            else:
-                fields[f] = v  # keeps a typed initial_learning_rate (np.float32, bfloat16)
-        out.append(ExponentialDecayConfig(staircase=batched.staircase, name=batched.name, **fields))
-    return out
+    shape = cfg.batch_shape
+    if not shape:
+        raise ValueError(
+            "unstack() needs a batch (numeric fields of shape (K, ...)), got a config whose "
+            "fields are all scalars; stack([...]) builds a batch"
+        )
+    if isinstance(batched, ExponentialDecay):
+        return [batched[i] for i in range(shape[0])]
+    return [batched[i] for i in range(shape[0])]

@@ -22,11 +22,12 @@ import numpy as np
 import pytest
 from reference import exact_lr, ulp_error
 
-from jax_expdecay import ExponentialDecayConfig, serialize
+from jax_expdecay import ExponentialDecayConfig, exponential_decay, first_step_below, serialize
 from jax_expdecay._cli import _crossings, _horizon, main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED = ExponentialDecayConfig(0.1, 100000, 0.96, staircase=True)
+_REQ = ["--initial-learning-rate", "0.1", "--decay-steps", "10", "--decay-rate", "0.5"]
 
 
 def _run(*args: str, extra_env: dict | None = None, exe: str | None = None):
@@ -56,8 +57,9 @@ def _check_crossings(cfg: ExponentialDecayConfig, found: list[tuple[str, int]], 
     """Each listed step has crossed its power of ten, and the step (continuous) or stair
     (staircase) before it has not."""
     back = cfg.decay_steps if cfg.staircase else 1
-    for label, step in found:
+    for label, threshold, _, step in found:
         k = int(label.split("1e")[1])
+        assert threshold == float(f"1e{k}")
         assert crossed(step, k), (label, step)
         if step - back > cfg.transition_begin:
             assert not crossed(step - back, k), (label, step)
@@ -88,9 +90,13 @@ def test_default_demo_is_the_seed_in_a_subprocess():
     assert last == _horizon(SEED)
     assert _exact(SEED, last) <= Fraction(1, 1000) * mpmath.mpf(0.1)
     assert _exact(SEED, last - SEED.decay_steps) > Fraction(1, 1000) * mpmath.mpf(0.1)
-    crossings = [(m[0], int(m[1])) for m in re.findall(r"(< 1e-\d+)\s+at step (\d+)", out)]
-    assert len(crossings) == 8 and crossings[0][0] == "< 1e-1"
-    _check_crossings(SEED, crossings, _mp_crossed(SEED))
+    # Crossings only within the table: 1e-1 .. 1e-4 (1e-5 falls past the last row).
+    crossings = [(f"1e-{m[0]}", 0.0, "below", int(m[1]))
+                 for m in re.findall(r"< 1e-(\d+)\s+at step (\d+)", out)]  # fmt: skip
+    assert [c[0] for c in crossings] == ["1e-1", "1e-2", "1e-3", "1e-4"]
+    assert all(c[3] <= last for c in crossings)
+    assert first_step_below(SEED, Fraction(1, 10**5)) > last
+    _check_crossings(SEED, [(c[0], float(c[0]), *c[2:]) for c in crossings], _mp_crossed(SEED))
 
 
 @pytest.mark.parametrize(
@@ -108,10 +114,10 @@ def test_default_demo_is_the_seed_in_a_subprocess():
 def test_crossings_are_exact(cfg):
     """Every power of ten, checked against 160-bit mpmath: the step before has not
     crossed, the step itself has; the list stops only at end_value or int32."""
-    found = _crossings(cfg)
+    found = _crossings(cfg, "all", 0)
     _check_crossings(cfg, found, _mp_crossed(cfg))
     decay = cfg.decay_rate < 1
-    powers = [int(label.split("1e")[1]) for label, _ in found]
+    powers = [int(label.split("1e")[1]) for label, *_ in found]
     assert powers == list(range(powers[0], powers[0] + (-1 if decay else 1) * len(powers),
                                 -1 if decay else 1))  # fmt: skip
     if cfg.end_value is not None:  # stops at the first power end_value keeps it from
@@ -130,7 +136,9 @@ def test_crossings_brute_force():
         for k in range(0, -39, -1):
             if k not in want and v < mpmath.mpf(10) ** k:
                 want[k] = step
-    assert _crossings(cfg) == [(f"< 1e{k}", s) for k, s in sorted(want.items(), reverse=True)]
+    assert _crossings(cfg, "all", 0) == [
+        (f"1e{k}", float(f"1e{k}"), "below", s) for k, s in sorted(want.items(), reverse=True)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -142,9 +150,9 @@ def test_crossings_at_exact_ties(rate, d, staircase):
     exceeds 10**k iff m * p > k with p = s / d (or its floor)."""
     cfg = ExponentialDecayConfig(1.0, d, rate, staircase=staircase)
     m = round(math.log10(rate))
-    found = _crossings(cfg)
-    assert [label for label, _ in found] == [f"> 1e{k}" for k in range(0, 39)]
-    for label, step in found:
+    found = _crossings(cfg, "all", 0)
+    assert [(label, d) for label, _, d, _ in found] == [(f"1e{k}", "above") for k in range(39)]
+    for label, _, _, step in found:
         k = int(label.split("1e")[1])
         p = Fraction(step // d if staircase else Fraction(step, d))
         p_before = Fraction((step - d) // d if staircase else Fraction(step - 1, d))
@@ -153,12 +161,16 @@ def test_crossings_at_exact_ties(rate, d, staircase):
 
 def test_crossings_rate_zero_and_flat():
     cfg = ExponentialDecayConfig(0.1, 10, 0.0, staircase=True, transition_begin=5)
-    assert _crossings(cfg) == [(f"< 1e{k}", 15) for k in range(-1, -39, -1)]
-    assert _crossings(ExponentialDecayConfig(0.1, 10, 1.0)) == []
+    assert _crossings(cfg, "all", 0) == [
+        (f"1e{k}", float(f"1e{k}"), "below", 15) for k in range(-1, -39, -1)
+    ]
+    assert _crossings(ExponentialDecayConfig(0.1, 10, 1.0), "all", 0) == []
 
 
 def test_default_steps_cover_the_horizon_for_growth_and_continuous(capsys):
-    assert main(["--decay-rate", "1.5", "--decay-steps", "10", "--no-staircase"]) == 0
+    assert (
+        main(["--initial-learning-rate", "0.1", "--decay-rate", "1.5", "--decay-steps", "10"]) == 0
+    )
     out = capsys.readouterr().out
     rows = _table_rows(out)
     cfg = ExponentialDecayConfig(0.1, 10, 1.5)
@@ -170,7 +182,8 @@ def test_default_steps_cover_the_horizon_for_growth_and_continuous(capsys):
 
 
 def test_json_round_trips_the_config(capsys):
-    args = ["--decay-steps", "41", "--decay-rate", "0.5", "--transition-begin", "7"]
+    args = ["--initial-learning-rate", "0.1", "--decay-steps", "41", "--decay-rate", "0.5",
+            "--transition-begin", "7", "--staircase"]  # fmt: skip
     assert main([*args, "--end-value", "0.01", "--steps", "0,48,1e3", "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     cfg = ExponentialDecayConfig.from_dict(data["config"])
@@ -180,7 +193,9 @@ def test_json_round_trips_the_config(capsys):
     assert [row["step"] for row in data["rows"]] == [0, 48, 1000]
     for row in data["rows"]:
         assert ulp_error(row["learning_rate"], _exact(cfg, row["step"]), "float32") <= 2.0
-    assert [(c["threshold"], c["step"]) for c in data["crossings"]] == _crossings(cfg)
+    assert [(c["threshold"], c["direction"], c["step"]) for c in data["crossings"]] == [
+        (t, d, s) for _, t, d, s in _crossings(cfg, "table", 1000)
+    ]
 
 
 def test_csv_and_ranges(capsys):
@@ -233,7 +248,8 @@ def _png_size(path) -> tuple[int, int]:
 
 def test_plot_writes_a_png(tmp_path):
     out = tmp_path / "s.png"
-    proc = _run("--plot", str(out), "--log-y", "--transition-begin", "50000")
+    seed = ["--initial-learning-rate", "0.1", "--decay-steps", "100000", "--decay-rate", "0.96"]
+    proc = _run("--plot", str(out), "--log-y", *seed, "--staircase", "--transition-begin", "50000")
     assert proc.returncode == 0, proc.stderr
     assert f"plot written to {out}" in proc.stdout
     w, h = _png_size(out)
@@ -257,13 +273,17 @@ def test_compare_keras_shows_its_wrong_stair(capsys):
     1, so Keras is one stair early at step 16777216; ours holds until 16777217."""
     d = 2**24 + 1
     cfg = ExponentialDecayConfig(0.1, d, 0.5, staircase=True)
-    args = ["--decay-steps", str(d), "--decay-rate", "0.5", "--steps", f"{d - 2},{d - 1},{d}"]
+    args = ["--initial-learning-rate", "0.1", "--decay-steps", str(d), "--decay-rate", "0.5",
+            "--staircase", "--steps", f"{d - 2},{d - 1},{d}"]  # fmt: skip
     assert main([*args, "--compare-keras", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)["rows"]
     for r in rows:
         assert ulp_error(r["learning_rate"], _exact(cfg, r["step"]), "f4") <= 2.0
-        assert r["difference"] == r["keras"] - r["learning_rate"]
-        assert math.isclose(r["relative"], r["difference"] / r["learning_rate"])
+        # JSON shows the float32 values' shortest text; the difference is of the float32s
+        assert r["difference"] == float(np.float32(r["keras"])) - float(
+            np.float32(r["learning_rate"])
+        )
+        assert math.isclose(r["relative"], r["difference"] / float(np.float32(r["learning_rate"])))
         spacing = float(np.spacing(np.float32(r["learning_rate"])))
         assert math.isclose(r["ulp_float32"], abs(r["difference"]) / spacing)
     assert ulp_error(rows[1]["keras"], _exact(cfg, d), "f4") <= 2.0  # the next stair
@@ -287,9 +307,18 @@ def test_compare_keras_without_keras(tmp_path):
         (["--bogus"], "unrecognized arguments: --bogus"),
         (["--decay-steps", "x"], "argument --decay-steps: expected a whole number, got 'x'"),
         (["--decay-steps", "1.5"], "argument --decay-steps: expected a whole number, got '1.5'"),
-        (["--decay-steps", "0"], "decay_steps must be a positive number of steps, got 0"),
-        (["--decay-rate", "-1"], "decay_rate must be >= 0, got -1.0"),
-        (["--initial-learning-rate", "nan"], "initial_learning_rate must be finite"),
+        ([*_REQ, "--decay-steps", "0"], "decay_steps must be a positive number of steps, got 0"),
+        ([*_REQ, "--decay-rate", "-1"], "decay_rate must be >= 0, got -1.0"),
+        ([*_REQ, "--initial-learning-rate", "nan"], "initial_learning_rate must be finite"),
+        (["--decay-rate", "0.5"], "--initial-learning-rate and --decay-steps are required"),
+        (["--staircase"], "--initial-learning-rate and --decay-steps and --decay-rate are"),
+        (["--bogus\nx"], "unrecognized arguments: --bogus\\nx"),  # a newline: still 1 line
+        (["--format", "x\ny"], "invalid choice: 'x\\ny'"),
+        (["--steps", "1\n2"], "got '1\\n2'"),
+        (["--crossings", "1e-3,x"], "--crossings must be table, all, none or comma-separated"),
+        (["--crossings", "nan"], "--crossings must be table, all, none or comma-separated"),
+        (["--plot", "p", "--steps", "0"], "the file's suffix names its format; use one of"),
+        (["--plot", "p.xyz", "--steps", "0"], "(got .xyz)"),
         (["--steps", "1,a"], "--steps must be comma-separated whole numbers, got '1,a'"),
         (["--steps", ","], "--steps is empty"),
         (["--steps", "3000000000"], "steps must fit in int32"),
@@ -300,7 +329,7 @@ def test_compare_keras_without_keras(tmp_path):
         (["--config", "/nonexistent.json"], "cannot read --config '/nonexistent.json'"),
         (["--format", "xml"], "argument --format: invalid choice: 'xml'"),
         (["--plot", "/nonexistent/dir/x.png", "--steps", "0"], "cannot write --plot"),
-        (["--compare-keras", "--transition-begin", "5"], "Keras has no transition_begin"),
+        ([*_REQ, "--compare-keras", "--transition-begin", "5"], "Keras has no transition_begin"),
     ],
 )
 def test_errors_are_one_line_exit_2(args, needle, capsys):
@@ -394,3 +423,307 @@ def test_json_is_strict_when_the_rate_overflows(capsys):
     assert ulp_error(first["learning_rate"], _exact(cfg, 0), "f4") <= 2.0
     assert ulp_error(second["learning_rate"], _exact(cfg, 1), "f4") <= 2.0
     assert _exact(cfg, 10) > np.finfo(np.float32).max and third["learning_rate"] == "inf"
+
+
+# -- issue 12: defaults agree with the library -------------------------------------------
+
+
+def _help_text() -> str:
+    import contextlib
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["--help"]) == 0
+    return " ".join(out.getvalue().split())  # argparse wraps lines: compare flat text
+
+
+def test_help_states_the_library_defaults():
+    """--help names exponential_decay()'s default for each optional field, and those are
+    the factory's real defaults (not the seed's staircase=True)."""
+    import inspect
+
+    params = inspect.signature(exponential_decay).parameters
+    text = _help_text()
+    assert params["staircase"].default is False
+    assert "(default: off, as exponential_decay's staircase=False; on in the seed's demo)" in text
+    assert params["transition_begin"].default == 0
+    assert "hold the rate until step N (default: 0, as exponential_decay)" in text
+    assert params["end_value"].default is None
+    assert "(default: none, as exponential_decay)" in text
+    assert params["name"].default == "ExponentialDecay"
+    assert "(default: ExponentialDecay, as exponential_decay)" in text
+    for flag in ("initial-learning-rate X required", "decay-steps N steps per decay period: "
+                 "required", "decay-rate R factor per decay period: required"):  # fmt: skip
+        assert f"--{flag}" in text, flag
+    assert "the learning rate is JAX's default float, float32" in text
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [[], ["--transition-begin", "30"], ["--end-value", "0.005"], ["--staircase"]],
+)
+def test_omitted_flags_take_the_library_defaults(extra, capsys):
+    """`--initial-learning-rate 0.01 --decay-steps 100 --decay-rate 0.9`: the config and
+    every value are exponential_decay(0.01, 100, 0.9, ...)'s (was: stairs)."""
+    base = ["--initial-learning-rate", "0.01", "--decay-steps", "100", "--decay-rate", "0.9"]
+    assert main([*base, *extra, "--steps", "0,50,99,100,150,1000", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    pairs = extra if len(extra) == 2 else []
+    kwargs = {
+        k.lstrip("-").replace("-", "_"): v for k, v in zip(pairs[::2], pairs[1::2], strict=True)
+    }
+    kwargs = {k: float(v) if k == "end_value" else int(v) for k, v in kwargs.items()}
+    sched = exponential_decay(0.01, 100, 0.9, staircase="--staircase" in extra, **kwargs)
+    assert data["config"] == sched.config.to_dict()
+    for row in data["rows"]:
+        assert np.float32(row["learning_rate"]) == np.asarray(sched(np.int32(row["step"])))
+
+
+def test_config_file_without_staircase_is_continuous_like_the_library(tmp_path, capsys):
+    path = tmp_path / "k.json"
+    path.write_text(json.dumps({"initial_learning_rate": 0.01, "decay_steps": 100,
+                                "decay_rate": 0.9}))  # fmt: skip
+    assert main(["--config", str(path), "--steps", "50", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["config"]["staircase"] is False
+    assert np.float32(out["rows"][0]["learning_rate"]) == np.asarray(
+        exponential_decay(0.01, 100, 0.9)(np.int32(50))
+    )
+
+
+def test_bare_run_is_still_the_seed_demo(capsys):
+    assert main(["--format", "json", "--steps", "0"]) == 0
+    assert json.loads(capsys.readouterr().out)["config"] == SEED.to_dict()
+
+
+# -- issue 10 item 7: shortest float32 text ----------------------------------------------
+
+
+def test_values_print_as_shortest_float32_text(capsys):
+    """Table, JSON and CSV show the shortest decimal that reads back to the float32 the
+    library returns (0.096, not 0.0960000008)."""
+    steps = [0, 100000, 250000, 5800000, 17000000]
+    sched = exponential_decay(SEED)
+    want = {s: np.asarray(sched(np.int32(s))) for s in steps}
+    arg = ",".join(map(str, steps))
+    assert main(["--steps", arg]) == 0
+    table = _table_rows(capsys.readouterr().out)
+    assert main(["--steps", arg, "--format", "csv"]) == 0
+    csv_rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert main(["--steps", arg, "--format", "json"]) == 0
+    raw = capsys.readouterr().out
+    json_rows = json.loads(raw)["rows"]
+    texts = {s: str(np.float32(want[s])) for s in steps}
+    assert texts[0] == "0.1" and texts[100000] == "0.096"
+    for i, s in enumerate(steps):
+        assert np.float32(table[s]) == want[s]
+        assert csv_rows[i]["learning_rate"] == texts[s]
+        assert np.float32(json_rows[i]["learning_rate"]) == want[s]
+        assert f'"learning_rate": {float(texts[s])!r}' in raw
+        # shortest: one digit fewer does not read back to the same float32
+        digits = len(texts[s].split("e")[0].replace(".", "").lstrip("0"))
+        if digits > 1:
+            shorter = np.format_float_scientific(want[s], precision=digits - 2, unique=False)
+            assert np.float32(shorter) != want[s]
+    assert "0.0960000008" not in raw and "0.10000000149011612" not in raw
+
+
+# -- issue 12: crossings -------------------------------------------------------------------
+
+
+def test_crossings_are_limited_to_the_table(capsys):
+    """Was: 38 lines for every run, all "at step 100000" with --decay-rate 0."""
+    args = ["--initial-learning-rate", "0.1", "--decay-steps", "100000", "--decay-rate", "0"]
+    assert main([*args, "--staircase"]) == 0
+    out = capsys.readouterr().out
+    lines = [x for x in out.splitlines() if "at step" in x]
+    assert lines == ["  < 1e-1 ... 1e-38  at step 100000"]
+    assert main([*args, "--staircase", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [c["threshold"] for c in data["crossings"]] == [10.0**-k for k in range(1, 39)]
+    assert {c["step"] for c in data["crossings"]} == {100000}
+    assert main([*args, "--staircase", "--steps", "0,50000"]) == 0  # stops before the drop
+    assert "at step" not in capsys.readouterr().out
+
+
+def test_crossings_flag(capsys):
+    assert main(["--crossings", "all", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    steps = [c["step"] for c in data["crossings"]]
+    assert all(isinstance(c["threshold"], float) for c in data["crossings"])
+    assert len(steps) > 4 and max(steps) <= 2**31 - 1
+    assert all(c["direction"] == "below" for c in data["crossings"])
+    assert main(["--crossings", "none"]) == 0
+    assert "at step" not in capsys.readouterr().out
+    assert main(["--crossings", "0.05,1e-9,-1", "--format", "json"]) == 0
+    got = json.loads(capsys.readouterr().out)["crossings"]
+    want = [first_step_below(SEED, v) for v in (0.05, 1e-9, -1.0)]
+    assert [(c["threshold"], c["step"]) for c in got] == list(
+        zip((0.05, 1e-9, -1.0), want, strict=True)
+    )
+    assert want[2] is None and want[1] > _horizon(SEED)  # listed: any step, or never
+    assert main(["--crossings", "0.05,-1"]) == 0
+    out = capsys.readouterr().out
+    assert f"< 0.05  at step {want[0]}" in out and "  < -1.0  never" in out
+
+
+def test_growth_crossings_in_the_table(capsys):
+    args = ["--initial-learning-rate", "1e-6", "--decay-steps", "7", "--decay-rate", "1.05"]
+    assert main([*args, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    last = data["rows"][-1]["step"]
+    cfg = ExponentialDecayConfig.from_dict(data["config"])
+    # The double 1e-6 is just below 10**-6, so the rate rises above 1e-6 at step 1.
+    assert [c["threshold"] for c in data["crossings"]] == [1e-6, 1e-5, 1e-4, 1e-3]
+    assert data["crossings"][0]["step"] == 1
+    for c in data["crossings"]:
+        assert c["direction"] == "above" and c["step"] <= last
+        assert _mp_crossed(cfg)(c["step"], round(math.log10(c["threshold"])))
+        assert not _mp_crossed(cfg)(c["step"] - 1, round(math.log10(c["threshold"])))
+
+
+# -- issue 12: --compare-keras says which value is nearer ---------------------------------
+
+
+def test_compare_keras_says_which_is_nearer(capsys):
+    d = 2**24 + 1
+    args = ["--initial-learning-rate", "0.1", "--decay-steps", str(d), "--decay-rate", "0.96"]
+    steps = [0, 5, d - 1, d, 3 * d + 7]
+    for staircase in ("--staircase", "--no-staircase"):
+        assert main([*args, staircase, "--steps", ",".join(map(str, steps)),
+                     "--compare-keras", "--format", "json"]) == 0  # fmt: skip
+        rows = json.loads(capsys.readouterr().out)["rows"]
+        cfg = ExponentialDecayConfig(0.1, d, 0.96, staircase=staircase == "--staircase")
+        seen = set()
+        for r in rows:
+            exact = _exact(cfg, r["step"])
+            a = abs(mpmath.mpf(float(np.float32(r["learning_rate"]))) - exact)
+            b = abs(mpmath.mpf(float(np.float32(r["keras"]))) - exact)
+            want = "same" if a == b and r["keras"] == r["learning_rate"] else (
+                "ours" if a < b else "keras" if b < a else "tie")  # fmt: skip
+            assert r["nearer"] == want, r
+            assert math.isclose(r["exact"], float(exact), rel_tol=1e-15)
+            seen.add(want)
+        if staircase == "--staircase":
+            assert rows[2]["nearer"] == "ours"  # Keras is a stair early at d - 1
+        assert "same" in seen
+    assert main([*args, "--steps", f"{d - 1}", "--compare-keras"]) == 0
+    out = capsys.readouterr().out
+    row = next(x for x in out.splitlines() if x.split()[:1] == [str(d - 1)])
+    assert "nearer" in out and row.split()[-1] in ("ours", "tie", "same")
+
+
+def test_compare_keras_names_a_missing_backend(tmp_path):
+    """KERAS_BACKEND=torch without torch: the real cause, not "pip install keras"."""
+    blocker = tmp_path / "sitecustomize.py"
+    blocker.write_text("import sys\nsys.modules['torch'] = None\n")
+    proc = _run("--compare-keras", "--steps", "0",
+                extra_env={"PYTHONPATH": str(tmp_path), "KERAS_BACKEND": "torch"})  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    err = proc.stderr.strip()
+    assert len(err.splitlines()) == 1
+    assert "pip install keras" not in err
+    assert "KERAS_BACKEND='torch'" in err and "torch" in err.split("(", 1)[1]
+
+
+# -- issue 11 item 12: --config special files ----------------------------------------------
+
+
+def _assert_refused(proc, needle: str) -> None:
+    assert proc.returncode == 2 and proc.stdout == ""
+    err = proc.stderr.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("jax-expdecay: error: "), err
+    assert needle in err, err
+
+
+def _run_quick(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    cmd = [sys.executable, "-m", "jax_expdecay", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX FIFOs")
+def test_config_fifo_without_writer_is_refused_at_once(tmp_path):
+    fifo = tmp_path / "c.json"
+    os.mkfifo(fifo)
+    _assert_refused(_run_quick("--config", str(fifo)), "is a FIFO (named pipe)")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_config_dev_zero_is_refused():
+    _assert_refused(_run_quick("--config", "/dev/zero"), "'/dev/zero' is a character device")
+
+
+def test_config_directory_and_big_files_are_refused(tmp_path, capsys):
+    assert main(["--config", str(tmp_path)]) == 2
+    assert "is a directory; give a regular JSON file" in capsys.readouterr().err
+    big = tmp_path / "big.json"
+    body = json.dumps(SEED.to_dict())
+    big.write_text(body + " " * (2**21 - len(body)))  # 2 MiB of valid JSON
+    assert main(["--config", str(big)]) == 2
+    err = capsys.readouterr().err
+    assert "is over 1 MiB" in err and len(err.strip().splitlines()) == 1
+    big.write_text(body + " " * (2**20 - len(body)))  # exactly 1 MiB: fine
+    assert main(["--config", str(big), "--steps", "0", "--format", "csv"]) == 0
+    assert capsys.readouterr().out == "step,learning_rate\n0,0.1\n"
+    big.write_text(body + " " * (2**20 + 1 - len(body)))
+    assert main(["--config", str(big)]) == 2
+    assert "is over 1 MiB" in capsys.readouterr().err
+
+
+# -- issue 11 item 21: --plot formats, negative steps ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("suffix", "magic"),
+    [
+        (".jpg", b"\xff\xd8\xff"),
+        (".jpeg", b"\xff\xd8\xff"),
+        (".svg", b"<?xml"),
+        (".pdf", b"%PDF-"),
+        (".PNG", b"\x89PNG\r\n\x1a\n"),
+    ],
+)
+def test_plot_writes_the_format_its_suffix_names(suffix, magic, tmp_path, capsys):
+    out = tmp_path / f"s{suffix}"
+    assert main(["--plot", str(out), "--steps", "0,300000"]) == 0
+    assert f"plot written to {out}" in capsys.readouterr().out
+    data = out.read_bytes()
+    assert data.startswith(magic), data[:16]
+    if suffix == ".svg":
+        assert b"<svg" in data
+
+
+def test_plot_with_no_known_suffix_writes_nothing(tmp_path, capsys):
+    for name in ("schedule", "schedule.xyz"):
+        assert main(["--plot", str(tmp_path / name), "--steps", "0"]) == 2
+        err = capsys.readouterr().err
+        assert "suffix names its format" in err and ".png" in err and ".svg" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_negative_values_after_flags(capsys):
+    """`--steps -5,0` is read as `--steps=-5,0` (argparse < 3.13 took it for a flag),
+    and so are values like -1e-3."""
+    assert main(["--steps", "-5,0", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["step"], r["learning_rate"]) for r in rows] == [("-5", "0.1"), ("0", "0.1")]
+    assert main(["--steps=-5,0", "--format", "csv"]) == 0
+    assert [r["step"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))] == ["-5", "0"]
+    assert main(["--start", "-10", "--stop", "0", "--num", "3", "--format", "csv"]) == 0
+    assert [r["step"] for r in csv.DictReader(io.StringIO(capsys.readouterr().out))] == [
+        "-10", "-5", "0"]  # fmt: skip
+    args = ["--initial-learning-rate", "-1e-3", "--decay-steps", "10", "--decay-rate", "0.5"]
+    assert main([*args, "--steps", "10", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["config"]["initial_learning_rate"] == -1e-3
+    assert data["rows"][0]["learning_rate"] == -5e-4
+
+
+def test_value_options_list_matches_the_parser():
+    """_VALUE_OPTIONS (for negative values) names every option that takes a value."""
+    from jax_expdecay._cli import _VALUE_OPTIONS
+
+    text = _help_text()
+    taking = set(re.findall(r"\[(--[a-z-]+) [A-Z{]", text.split("options:")[0]))
+    assert taking == set(_VALUE_OPTIONS)
