@@ -181,17 +181,14 @@ def checked(schedule: ExponentialDecay | ExponentialDecayConfig) -> CheckedSched
     The returned callable is the schedule plus :func:`check_config` at every call. Use
     it when the hyperparameters are traced (a sweep under ``jit``/``vmap``) and run the
     function through ``checkify.checkify``; then ``err.get()`` names the first invalid
-    field and its value, and ``err.throw()`` raises it. Without ``checked``, invalid
-    traced values are not detected (see below for what they produce).
-    With traced hyperparameters but without ``checkify``, calling the result inside
-    ``jit`` raises JAX's ``ValueError`` asking for ``checkify.checkify``; concrete
-    hyperparameters are checked on the host and need no ``checkify``.
+    field and its value, and ``err.throw()`` raises it. With traced hyperparameters but
+    without ``checkify``, calling the result inside ``jit`` raises JAX's ``ValueError``
+    asking for ``checkify.checkify``; concrete hyperparameters are checked on the host
+    and need no ``checkify``.
 
-    Unchecked, invalid traced values give unspecified results; measured under ``jit`` at
-    steps 0, 1, 10, 100: ``decay_steps = 0`` or ``decay_rate = -1`` give
-    ``[init, nan, nan, nan]``, ``initial_learning_rate = nan`` gives all NaN; a negative
-    ``decay_steps`` makes the schedule grow, a negative or NaN ``transition_begin`` acts
-    as 0, and a staircase with ``decay_steps <= 0`` returns wrong finite values.
+    Without ``checked``, invalid traced values are not detected: they give unspecified
+    results, without an error (NaN, a schedule that grows, or wrong finite values; the
+    last example below shows some).
 
     Args:
       schedule: an :class:`ExponentialDecay` (from :func:`exponential_decay`) or an

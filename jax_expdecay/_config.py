@@ -10,7 +10,6 @@ import dataclasses
 import math
 import numbers
 import operator
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -208,31 +207,39 @@ def _output_dtype(init: Any) -> np.dtype:
 
 
 def _check_fits_output(cfg: ExponentialDecayConfig) -> None:
-    """initial_learning_rate and end_value must be finite in the output dtype."""
+    """Float fields must be finite in the dtype JAX will hold them in.
+
+    initial_learning_rate and end_value: the output dtype. decay_rate: JAX's default
+    float (float32 with x64 off), the dtype it becomes when the config is passed into
+    jit. The rule is |x| <= largest finite: values just above it that would round down
+    to it are refused too (bfloat16 conversions round twice, via float32, anyway).
+    """
     init = cfg.initial_learning_rate
     out = _output_dtype(init)
-    if out == np.float64:
-        return  # already checked finite
-    for arg in ("initial_learning_rate", "end_value"):
+    default = np.dtype(jax.dtypes.canonicalize_dtype(np.float64))
+    typed = isinstance(init, np.generic | np.ndarray) and init.dtype != np.float64
+    x64_hint = "or call jax.config.update('jax_enable_x64', True) before building it"
+    for arg, dt in (("initial_learning_rate", out), ("end_value", out), ("decay_rate", default)):
         v = getattr(cfg, arg)
-        if v is None or _is_tracer(v):
+        if dt == np.float64 or v is None or _is_tracer(v):
+            continue  # float64: already checked finite
+        limit = float(jnp.finfo(dt).max)
+        over = np.abs(np.asarray(v, np.float64)) > limit
+        if not over.any():
             continue
-        with np.errstate(over="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # ml_dtypes' overflow warning
-            over = np.isinf(np.asarray(v, np.float64).astype(out))
-        if over.any():
-            shown = np.asarray(v)[over].flat[0] if np.ndim(v) else v
-            hint = (
-                "or call jax.config.update('jax_enable_x64', True) before building it, "
-                "for float64 output"
-                if out == np.float32 and not isinstance(init, np.generic | np.ndarray)
-                else "or give initial_learning_rate a wider float dtype"
-            )
+        shown = np.asarray(v)[over].flat[0] if np.ndim(v) else v
+        if arg == "decay_rate":
             raise ValueError(
-                f"{arg} must be within the range of the schedule's output dtype {out} "
-                f"(largest finite {float(jnp.finfo(out).max):.8g}), got {shown!r}: it would "
-                f"round to inf. Use a smaller value, {hint}"
+                f"decay_rate must be at most {limit:.8g} (float32's largest finite value: "
+                f"with jax_enable_x64 off JAX holds it in float32), got {shown!r}. Use a "
+                f"smaller value, {x64_hint}"
             )
+        hint = "or give initial_learning_rate a wider float dtype" if typed else x64_hint
+        raise ValueError(
+            f"{arg} must be within the range of the schedule's output dtype {dt} "
+            f"(|x| <= {limit:.8g}, its largest finite value), got {shown!r}; beyond it "
+            f"the schedule would return inf. Use a smaller value, {hint}"
+        )
 
 
 def _values(x: Any) -> np.ndarray:
@@ -372,6 +379,25 @@ def _scalar_field(field: str, value: Any) -> Any:
     return float(arr) if arr.dtype == np.float64 else arr[()]
 
 
+def _int_leaf(v: Any) -> Any:
+    """A concrete step-count leaf that JAX can take with x64 off: ``2^31 .. 2^32 - 1`` as
+    uint32 (exact); beyond, float32 (the schedule's own constants stay exact: only a
+    ``config`` read inside ``jit`` sees the rounded count). JAX would otherwise raise
+    OverflowError for a schedule or config passed into ``jit``."""
+    if jax.config.jax_enable_x64:  # pyright: ignore[reportAttributeAccessIssue]
+        return v
+    if not isinstance(v, int | np.integer | np.ndarray) or isinstance(v, bool):
+        return v  # tracers, JAX's placeholders, None
+    if np.asarray(v).dtype.kind not in "iu" or np.size(v) == 0:
+        return v
+    big = np.max(np.asarray(v))
+    if big < 2**31:
+        return v
+    if big < 2**32:
+        return np.asarray(v, dtype=np.uint32)
+    return np.asarray(v, dtype=np.float32)
+
+
 @jax.tree_util.register_pytree_with_keys_class
 @dataclasses.dataclass(frozen=True, eq=False)
 class ExponentialDecayConfig:
@@ -395,7 +421,7 @@ class ExponentialDecayConfig:
     must be finite in the output dtype: with ``jax_enable_x64`` off (at construction) a
     Python float beyond float32's largest finite value (about 3.4e38) is refused rather
     than returned as inf; a float16 ``initial_learning_rate`` limits ``end_value`` to
-    65504.
+    65504. Likewise ``decay_rate`` must fit JAX's default float (float32 with x64 off).
 
     A config whose numeric fields are arrays is a batch (every field is broadcast to
     the common ``batch_shape``, stored read-only): index it (``batch[i]``, slices,
@@ -580,7 +606,10 @@ class ExponentialDecayConfig:
         """JAX pytree protocol: the five numeric fields are the children (keyed by
         field name); ``(staircase, name)`` is the static aux data."""
         children = tuple(
-            (jax.tree_util.GetAttrKey(f), getattr(self, f))
+            (
+                jax.tree_util.GetAttrKey(f),
+                _int_leaf(getattr(self, f)) if f in _INT_FIELDS else getattr(self, f),
+            )
             for f in (
                 "initial_learning_rate",
                 "decay_steps",

@@ -182,8 +182,9 @@ def _exact(arg: str, x: Any) -> Fraction:
 def _parts(schedule: Any) -> tuple[Fraction, Fraction, Fraction | None, int, int, bool]:
     # A config, or a schedule holding one (ExponentialDecay, or ``checked(...)``'s wrapper).
     cfg = schedule if isinstance(schedule, ExponentialDecayConfig) else None
-    if cfg is None and isinstance(getattr(schedule, "config", None), ExponentialDecayConfig):
-        cfg = schedule.config
+    held = getattr(schedule, "config", None)
+    if cfg is None and isinstance(held, ExponentialDecayConfig):
+        cfg = held
     if cfg is None:
         raise TypeError(
             "schedule must be an ExponentialDecay or an ExponentialDecayConfig, got "

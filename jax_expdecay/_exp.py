@@ -20,7 +20,7 @@ The argument, step by step (``u`` = one float32 ulp relative, 2^-24)
    formed exactly by Fast2Sum: when ``d != 0`` it is a nonzero multiple of ``ulp(t_hi)
    >= 2 |t_lo|``, so its exponent is at least that of ``t_lo``.
 2. ``r = v * ln2/64``, a double-float. ``ln2/64 = C1 + C2 + C3`` with ``C1``, ``C2`` of
-   12 significant bits and ``C3`` a float32 (together ~60 bits). ``v_hi`` is split by a
+   12 significant bits and ``C3`` a float32 (together ~48 bits). ``v_hi`` is split by a
    *bit mask* into ``v1 + v2`` of at most 12 bits each, so ``v1*C1``, ``v1*C2`` and
    ``v2*C1`` are exact products; two Fast2Sums add them without error (each addend is
    at most 2^-11 of the running sum). The rest (``v2*C2``, ``v_hi*C3``, ``v_lo*C``),
@@ -70,7 +70,9 @@ enough to be flushed (below 2^-126), contributes less than 2^-120 to a result ne
 from __future__ import annotations
 
 import decimal
+import functools
 import math
+from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -115,9 +117,25 @@ def _ln2_over_64() -> tuple[np.float32, np.float32, np.float32]:
     return c1, c2, _f32(rest)
 
 
-T1, T2, T3 = _table()
-C1, C2, C3 = _ln2_over_64()
-C12 = np.float32(C1 + C2)
+class Tables(NamedTuple):
+    """The constants of the kernel (made on first use: ~12 ms of ``decimal``)."""
+
+    near: np.ndarray  # T1 + T2: the float32 nearest 2^(j/64), j = 0..63
+    t1: np.ndarray  # its top 12 bits
+    t2: np.ndarray  # the other 12
+    t3: np.ndarray  # the float32 nearest 2^(j/64) - near
+    c1: np.float32  # ln2/64 = c1 + c2 + c3, c1 and c2 of 12 bits
+    c2: np.float32
+    c3: np.float32
+    c12: np.float32  # fl(c1 + c2)
+
+
+@functools.cache
+def tables() -> Tables:
+    """The tables, generated from 50-digit ``decimal`` (and checked by the tests)."""
+    t1, t2, t3 = _table()
+    c1, c2, c3 = _ln2_over_64()
+    return Tables(t1 + t2, t1, t2, t3, c1, c2, c3, np.float32(c1 + c2))
 
 
 def _split12(x: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -142,6 +160,8 @@ def exp2_64_parts(t_hi: jax.Array, t_lo: jax.Array) -> tuple[jax.Array, jax.Arra
     logarithm (``_numerics._device_log2_64``).
     """
     f32, i32 = jnp.float32, jnp.int32
+    tab = tables()
+    C1, C2, C3, C12 = tab.c1, tab.c2, tab.c3, tab.c12  # noqa: N806 (the argument's names)
     clamped = jnp.abs(t_hi) > _CLAMP
     t_hi = jnp.clip(t_hi, -_CLAMP, _CLAMP)
     t_lo = jnp.where(clamped, f32(0), t_lo)
@@ -161,10 +181,9 @@ def exp2_64_parts(t_hi: jax.Array, t_lo: jax.Array) -> tuple[jax.Array, jax.Arra
     tail = (r_hi * r_hi) * (r_hi * (f32(1 / 6) + r_hi * (f32(1 / 24) + r_hi * f32(1 / 120))))
     s_lo = e3 + ((ra * rb + (rb * f32(0.5)) * rb) + (r_lo * (f32(1) + r_hi) + tail))
     # 4. T_j (1 + s): exact partial products, Fast2Sums, one float32 low-order sum
-    t1 = jnp.take(T1, j, mode="clip")
-    t2 = jnp.take(T2, j, mode="clip")
-    t3 = jnp.take(T3, j, mode="clip")
-    tt = t1 + t2  # exact: the float32 nearest 2^(j/64)
+    tt = jnp.take(tab.near, j, mode="clip")  # the float32 nearest 2^(j/64)
+    t3 = jnp.take(tab.t3, j, mode="clip")
+    t1, t2 = _split12(tt)  # its top 12 bits and the other 12 (bit mask, exact)
     s1, s2 = _split12(s_hi)
     hi, a1 = _fast_two_sum(tt, t1 * s1)
     hi, a2 = _fast_two_sum(hi, t1 * s2)

@@ -96,6 +96,7 @@ class Consts(NamedTuple):
     tb: Any  # transition_begin, unsigned int (clamped)
     zero: Any  # bool: decay_rate == 0 (rate ** p is 0 once p > 0)
     floor: Any  # bool: decay_rate < 1 (end_value is a floor, else a cap)
+    one: Any  # bool: decay_rate == 1 (the value never moves, even at step +inf)
 
 
 class _Prec(NamedTuple):
@@ -206,6 +207,7 @@ def host_consts(init: Any, d: Any, rate: Any, tb: Any, staircase: bool, p: _Prec
         tb=np.asarray(np.minimum(tb_a, umax), p.uint_dtype),
         zero=np.asarray(rate_a == 0),
         floor=np.asarray(rate_a < 1),
+        one=np.asarray(rate_a == 1),
     )
 
 
@@ -290,9 +292,21 @@ def _to_uint(x: Any, p: _Prec, lo: int) -> jax.Array:
     x = jnp.asarray(x)
     if jnp.issubdtype(x.dtype, jnp.floating):
         x = jnp.clip(jnp.floor(x), lo, p.umax_float)
+    elif x.dtype.itemsize > p.uint_dtype.itemsize:  # int64 with x64 on: clamp, don't wrap
+        x = jnp.clip(x, jnp.asarray(lo, x.dtype), jnp.asarray(p.umax, x.dtype))
     else:
         x = jnp.maximum(x, jnp.asarray(lo, x.dtype))
     return x.astype(p.uint_dtype)
+
+
+def _beyond(x: Any, p: _Prec) -> jax.Array:
+    """``x > umax`` for a traced step count (only possible for 64-bit types)."""
+    x = jnp.asarray(x)
+    if jnp.issubdtype(x.dtype, jnp.floating):
+        return x > p.umax_float
+    if x.dtype.itemsize > p.uint_dtype.itemsize:
+        return x > jnp.asarray(p.umax, x.dtype)
+    return jnp.zeros(x.shape, bool)
 
 
 _LN2_64 = float(_CTX.divide(_CTX.ln(decimal.Decimal(2)), 64))
@@ -323,7 +337,7 @@ def _log_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.asarray(r, np.float32), np.asarray(hi, np.float32), np.asarray(lo, np.float32)
 
 
-_LOG_R, _LOG_HI, _LOG_LO = _log_table()
+_log_table = functools.cache(_log_table)  # made on first use (~30 ms of decimal)
 
 
 def _df_add(a: tuple, b: tuple) -> tuple[jax.Array, jax.Array]:
@@ -359,8 +373,9 @@ def _device_log2_64(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     big = m > f32(1.4142135)
     m = jnp.where(big, m * f32(0.5), m)  # exact
     e = jnp.where(big, e + 1, e)
+    log_r, log_hi, log_lo = _log_table()
     j = jnp.round((m - f32(1)) * f32(256)).astype(i32) + 76
-    rj = jnp.take(_LOG_R, j, mode="clip")
+    rj = jnp.take(log_r, j, mode="clip")
     m1, m2 = _split(m, P32)
     z = _two_sum(m1 * rj - f32(1), m2 * rj)  # exact: Sterbenz, then TwoSum
     zh = z[0]
@@ -369,7 +384,7 @@ def _device_log2_64(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     q = _df_add(q, (tail, f32(0)))
     log1p = _df_add(z, _df_mul(_df_mul(z, z), q))
     y = _df_mul(log1p, _D64)
-    table = (jnp.take(_LOG_HI, j, mode="clip"), jnp.take(_LOG_LO, j, mode="clip"))
+    table = (jnp.take(log_hi, j, mode="clip"), jnp.take(log_lo, j, mode="clip"))
     y = _df_add(table, y)
     return _df_add(((e * 64).astype(f32), f32(0)), y)
 
@@ -406,8 +421,10 @@ def traced_consts(init: Any, d: Any, rate: Any, tb: Any, staircase: bool, p: _Pr
     if p.float_dtype == np.float32:
         a_hi, a_lo = _device_log2_64(absinit)
         k_hi, k_lo = _device_log2_64(rate_nz)
-        if staircase:
-            pass
+        if staircase:  # no uint32 step reaches the first stair of a longer period
+            beyond = _beyond(d, p)
+            k_hi = jnp.where(beyond, jnp.zeros((), w), k_hi)
+            k_lo = jnp.where(beyond, jnp.zeros((), w), k_lo)
         else:
             k_hi, k_lo = _div_int(k_hi, k_lo, d_u)
     else:  # float64: natural units, jnp.log (see the module doc)
@@ -430,6 +447,7 @@ def traced_consts(init: Any, d: Any, rate: Any, tb: Any, staircase: bool, p: _Pr
         tb=_to_uint(tb, p, 0),
         zero=zero,
         floor=rate_w < 1,
+        one=rate_w == 1,
     )
 
 
@@ -527,8 +545,8 @@ def _magnitude(
         y = jnp.exp(hi) * jnp.where(tiny, w(2.0**128), w(1))
         val = jnp.where(jnp.isinf(y), y, y + y * lo) * jnp.where(tiny, w(2.0**-128), w(1))
     if st.posinf is not None:  # the limit p -> inf: 0 (decay) or inf (growth)
-        limit = jnp.where(c.k_hi < 0, w(0.0), w(np.inf))
-        val = jnp.where(st.posinf & (c.k_hi != 0), limit, val)
+        limit = jnp.where(c.floor, w(0.0), w(np.inf))  # from the rate, not K (K is 0
+        val = jnp.where(st.posinf & ~c.one, limit, val)  # when no step reaches a stair)
     if mask_zero:
         val = jnp.where(c.zero & st.decayed, w(0), val)
     return val

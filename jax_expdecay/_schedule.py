@@ -76,6 +76,78 @@ def _check_step_shape(config: ExponentialDecayConfig, step: Any) -> None:
         ) from None
 
 
+_STEP_TYPE_ERROR = "step must be an integer or real float array or scalar, got "
+
+
+def _host_step(step: Any) -> Any:
+    """Checks a step and, when it is a concrete host value, makes it exact for the kernel.
+
+    With x64 off JAX would wrap 64-bit integers to 32 bits and round float64 to float32.
+    Concrete steps are known here, so: integers (Python, numpy int64/uint64) in
+    ``[0, 2^32)`` go to the uint32 path exactly, negative ones hold (as step 0 does);
+    float64 steps that are all whole numbers go the same way, others must be exact in
+    float32. What cannot be represented with x64 off is refused, naming the value.
+    """
+    if isinstance(step, bool | np.bool_):
+        raise TypeError(f"{_STEP_TYPE_ERROR}a bool: {step!r}")
+    if _is_tracer(step) or isinstance(step, jax.Array):
+        dt = step.dtype
+        if dt == np.bool_ or not (
+            jnp.issubdtype(dt, jnp.integer) or jnp.issubdtype(dt, jnp.floating)
+        ):
+            raise TypeError(f"{_STEP_TYPE_ERROR}dtype {dt}")
+        return step
+    if isinstance(step, int) and not _x64():
+        if step >= 2**32:
+            raise ValueError(
+                f"step {_brief(step)} is beyond 2**32 - 1, the largest step with "
+                "jax_enable_x64 off; enable x64 for 64-bit steps"
+            )
+        return np.uint32(max(step, 0))
+    try:
+        arr = np.asarray(step)
+    except (TypeError, ValueError, OverflowError):
+        arr = None
+    if arr is None or arr.dtype == np.bool_ or not (
+        jnp.issubdtype(arr.dtype, jnp.integer) or jnp.issubdtype(arr.dtype, jnp.floating)
+    ):
+        what = f"dtype {arr.dtype}" if arr is not None else _brief(step)
+        raise TypeError(f"{_STEP_TYPE_ERROR}{what} (type {type(step).__name__})")
+    if _x64() or arr.dtype.itemsize < 8:
+        return arr
+    if arr.dtype == np.float64:
+        finite = np.isfinite(arr)
+        if finite.all() and (arr == np.floor(arr)).all():
+            return _narrow_ints(arr, step)
+        with np.errstate(over="ignore"):
+            f32 = arr.astype(np.float32)
+        ok = (f32.astype(np.float64) == arr) | np.isnan(arr)
+        if ok.all():
+            return f32
+        raise ValueError(
+            f"step {arr[~ok].flat[0]!r} (in {_brief(step)}) is not exactly representable "
+            "with jax_enable_x64 off: pass whole-number steps below 2**32 (exact), "
+            "np.float32 steps to accept float32 rounding, or enable x64"
+        )
+    return _narrow_ints(arr, step)
+
+
+def _narrow_ints(arr: np.ndarray, given: Any) -> np.ndarray:
+    """Integer-valued steps as uint32 (negative ones hold, like 0), or a clear error."""
+    high = arr >= 2.0**32
+    if np.any(high):
+        raise ValueError(
+            f"step {arr[high].flat[0]!r} (in {_brief(given)}) is beyond 2**32 - 1, the "
+            "largest step with jax_enable_x64 off; enable x64 for 64-bit steps"
+        )
+    return np.where(arr < 0, 0, arr).astype(np.uint32)
+
+
+def _brief(x: Any) -> str:
+    text = repr(x)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 @jax.tree_util.register_pytree_with_keys_class
 class ExponentialDecay:
     """An exponential-decay learning-rate schedule: a pure callable ``step -> lr``.
@@ -97,7 +169,7 @@ class ExponentialDecay:
         (0.25, 0.0625)
     """
 
-    __slots__ = ("__weakref__", "_c32", "_c64", "_dtype", "config")
+    __slots__ = ("__weakref__", "_c32", "_c64", "_dtype", "_jit", "config")
 
     config: ExponentialDecayConfig
 
@@ -109,29 +181,32 @@ class ExponentialDecay:
         self.config = config
         self._c32, self._c64 = _build_consts(config)
         self._dtype = _out_dtype_name(config.initial_learning_rate)
+        self._jit = None
 
     def __call__(self, step: ArrayLike = _NO_STEP) -> jax.Array:
         """Returns the learning rate at ``step`` (elementwise for arrays)."""
         _check_step_shape(self.config, step)
         if step is _NO_STEP:
             raise TypeError(_NO_STEP_MESSAGE)
+        step = _host_step(step)
+        if _is_tracer(step) or any(_is_tracer(x) for x in jax.tree_util.tree_leaves(self)):
+            return self._evaluate(step)  # inside a transformation: trace inline
+        # Eager: one dispatch of a jitted evaluation, compiled once per schedule object
+        # and step shape/dtype (op-by-op dispatch of ~100 jnp ops cost ~1 ms a call).
+        fn = self._jit
+        if fn is None:
+            fn = jax.jit(self._evaluate)
+            object.__setattr__(self, "_jit", fn)
+        return fn(step)
+
+    def _evaluate(self, step: Any) -> jax.Array:
         out_dtype = jax.dtypes.canonicalize_dtype(
             np.dtype(self._dtype) if self._dtype is not None else np.float64
         )
-        try:
-            step = jnp.asarray(step)
-        except TypeError:
-            raise TypeError(
-                f"step must be an integer or real float array or scalar, got {step!r:.80} "
-                f"(type {type(step).__name__})"
-            ) from None
-        if step.dtype == np.bool_ or not (
-            jnp.issubdtype(step.dtype, jnp.integer) or jnp.issubdtype(step.dtype, jnp.floating)
-        ):
-            raise TypeError(
-                f"step must be an integer or real float array or scalar, got dtype {step.dtype}"
-            )
+        step = jnp.asarray(step)
         wide = np.dtype(out_dtype) == np.float64 or step.dtype.itemsize == 8
+        if _x64() and jnp.issubdtype(step.dtype, jnp.floating):
+            wide = True  # float32 steps beyond 2^32 - 256 need the 64-bit integer path
         if wide:
             if self._c64 is None:
                 raise RuntimeError(
@@ -244,13 +319,11 @@ class ExponentialDecay:
         shape = self.batch_shape
         pos = _batch_positions(shape, index, "ExponentialDecay")
         config = self.config[index]
-        obj = object.__new__(type(self))
-        obj.config = config
-        obj._c32, obj._c64 = jax.tree_util.tree_map(
+        c32, c64 = jax.tree_util.tree_map(
             lambda x: _take_leaf(x, shape, pos), (self._c32, self._c64)
         )
-        obj._dtype = _out_dtype_name(config.initial_learning_rate)
-        return obj
+        aux = _out_dtype_name(config.initial_learning_rate)
+        return type(self).tree_unflatten(aux, (config, c32, c64))
 
     def tree_flatten_with_keys(self):
         """JAX pytree protocol: the children are the config and the precomputed float32
@@ -270,6 +343,7 @@ class ExponentialDecay:
         obj = object.__new__(cls)
         obj.config, obj._c32, obj._c64 = children
         obj._dtype = aux
+        obj._jit = None
         return obj
 
 

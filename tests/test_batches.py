@@ -163,12 +163,11 @@ def test_batched_schedule_built_under_x64_indexes_both_constant_sets(x64):
     sched = exponential_decay(stack(cfgs))
     steps = np.array([0, 41, 10**6, 2**40 + 3, 2**62], np.int64)
     for j, c in enumerate(cfgs):
-        got = np.asarray(sched[j](steps))
+        got = _values(sched[j], steps)
         assert got.dtype == np.float64
-        np.testing.assert_array_equal(got, np.asarray(exponential_decay(c)(steps)))
-        np.testing.assert_array_equal(  # int32 steps use the float32 constants
-            np.asarray(sched[j](STEPS)), np.asarray(exponential_decay(c)(STEPS))
-        )
+        np.testing.assert_array_equal(got, _values(exponential_decay(c), steps))
+        # int32 steps use the float32 constants (float64 output: x64 is on)
+        np.testing.assert_array_equal(_values(sched[j]), _values(exponential_decay(c)))
 
 
 def test_typed_batch_keeps_its_dtype_when_indexed():
@@ -251,6 +250,14 @@ def test_bad_indices_are_clear(index, exc, shown):
         assert shown in str(info.value) and "(5,)" in str(info.value), str(info.value)
 
 
+def test_indexing_inside_jit_with_the_schedule_as_an_argument():
+    # the leaves are tracers; a concrete index still slices them (no validation)
+    got = jax.jit(lambda s: s[-2](STEPS))(SCHED)
+    np.testing.assert_array_equal(np.asarray(got), _values(SCHED[-2]))
+    rows = jax.jit(lambda s: s[1:3](jnp.int32(1000)))(SCHED)
+    np.testing.assert_array_equal(np.asarray(rows), np.asarray(SCHED(jnp.int32(1000)))[1:3])
+
+
 def test_traced_index_is_refused():
     with pytest.raises(TypeError, match="the index is a JAX tracer"):
         jax.jit(lambda i: SCHED[i](0))(1)
@@ -274,12 +281,12 @@ def test_batch_called_with_steps_of_another_shape_says_what_to_do():
                  "gives shape (2, 3)", "step.reshape((3, 1))", "gives shape (3, 2)"):  # fmt: skip
         assert text in msg, msg
     # and both remedies work, giving the same numbers
-    by_vmap = np.asarray(jax.vmap(lambda s: s(steps))(two))
-    by_reshape = np.asarray(two(steps.reshape((3, 1))))
+    by_vmap = np.asarray(jax.jit(jax.vmap(lambda s: s(steps)))(two))
+    by_reshape = _values(two, steps.reshape((3, 1)))
     assert by_vmap.shape == (2, 3) and by_reshape.shape == (3, 2)
     np.testing.assert_array_equal(by_vmap, by_reshape.T)
     for row, c in zip(by_vmap, CFGS[:2], strict=True):
-        np.testing.assert_array_equal(row, np.asarray(exponential_decay(c)(steps)))
+        np.testing.assert_array_equal(row, _values(exponential_decay(c), steps))
     # the same message at trace time, with the schedule as a jit argument
     with pytest.raises(ValueError, match=r"batch of shape \(2,\)"):
         jax.jit(lambda s, t: s(t))(two, steps)
@@ -287,10 +294,10 @@ def test_batch_called_with_steps_of_another_shape_says_what_to_do():
 
 def test_broadcastable_steps_still_pair_with_the_batch():
     steps = np.array([7, 1000, 41, 2**31 - 1, 0], np.int32)  # one step per config
-    got = np.asarray(SCHED(steps))
+    got = _values(SCHED, steps)
     for j, c in enumerate(CFGS):
-        assert got[j] == np.asarray(exponential_decay(c)(steps[j]))
-    grid = np.asarray(SCHED(STEPS[:, None]))
+        assert got[j] == _values(exponential_decay(c), steps[j])
+    grid = _values(SCHED, STEPS[:, None])
     assert grid.shape == (len(STEPS), K)
     np.testing.assert_array_equal(grid.T, _rows(SCHED))
 

@@ -765,3 +765,29 @@ def test_cli_keras_file_errors_are_one_line(tmp_path, capsys):
 def test_public_names():
     assert jax_expdecay.from_keras is from_keras and jax_expdecay.to_keras is to_keras
     assert {"from_keras", "to_keras"} <= set(jax_expdecay.__all__)
+
+
+def test_cli_keras_file_in_a_subprocess(saved, tmp_path):
+    """The entry point as a user runs it: exit 0 with the file's schedule; a broken
+    .keras file exits 2 with one line and no traceback."""
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    cmd = [sys.executable, "-m", "jax_expdecay", "--config"]
+    ok = subprocess.run(
+        [*cmd, str(saved[0]), "--steps", "41", "--format", "csv"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    step, value = ok.stdout.splitlines()[1].split(",")
+    assert (
+        step == "41" and ulp_error(float(value), exact_lr(0.1, 41, 0.5, 41, True), np.float32) <= 2
+    )
+    (tmp_path / "broken.keras").write_bytes(saved[0].read_bytes()[:-100])
+    bad = subprocess.run(
+        [*cmd, str(tmp_path / "broken.keras")], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert (
+        bad.stderr.startswith("jax-expdecay: error: from_keras: ") and bad.stderr.count("\n") == 1
+    )

@@ -280,15 +280,14 @@ def test_current_learning_rate_errors():
         current_learning_rate(sched, ())
     with pytest.raises(TypeError, match="schedule must be callable, got float"):
         current_learning_rate(0.1, optax.sgd(sched).init(params))  # pyright: ignore[reportArgumentType]
-    # optax.apply_every keeps its own `count` (steps since the last apply): ambiguous.
+    # optax.apply_every keeps its own `count` (calls since the last apply): not the
+    # schedule's step, which the state's structure says; eager and jit agree, no NaN.
     tx = optax.chain(optax.apply_every(2), optax.sgd(sched))
     state = tx.init(params)
     _, state = tx.update(grad(params), state, params)
     _, state = tx.update(grad(params), state, params)
-    with pytest.raises(ValueError, match=r"disagree .*\[0\]\.count.* vs .*\[1\]"):
-        current_learning_rate(sched, state)
-    # Under jit the counts cannot be compared on the host: NaN instead of an error.
-    assert np.isnan(float(jax.jit(current_learning_rate)(sched, state)))
+    assert float(current_learning_rate(sched, state)) == float(sched(2))
+    assert float(jax.jit(current_learning_rate)(sched, state)) == float(sched(2))
 
 
 # -- resuming ---------------------------------------------------------------------------

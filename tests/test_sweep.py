@@ -120,7 +120,9 @@ def test_stack_and_unstack_refuse_bad_input_with_what_to_do():
         stack([cfgs[0], {"decay_rate": 0.5}])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="element 0 has a non-scalar"):
         stack([stack(cfgs)])
-    with pytest.raises(TypeError, match="takes an ExponentialDecayConfig or an ExponentialDecay, got list"):
+    with pytest.raises(
+        TypeError, match="takes an ExponentialDecayConfig or an ExponentialDecay, got list"
+    ):
         unstack(cfgs)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"needs a batch.*stack\(\[\.\.\.\]\) builds a batch"):
         unstack(cfgs[0])  # a scalar config is not a batch
