@@ -3,6 +3,8 @@ against exact values (mpmath), in float32.
 
 Run:  python benchmarks/bench_accuracy.py            # peers, float32
       python benchmarks/bench_accuracy.py --dtypes   # ours in float32/64, bfloat16, float16
+      python benchmarks/bench_accuracy.py --exp [N]  # our exp2 on N (10^6) random arguments
+      python benchmarks/bench_accuracy.py --typical  # typical-config grid, % nearest float32
 
 Grid: decay_rate in {0.96, 0.5, 0.9999, 0.999999, 1.05, 0.1} x decay_steps in
 {1, 3, 7, 41, 47, 61, 1000, 10**5} x staircase in {False, True}, initial rate 0.1, int32
@@ -83,7 +85,9 @@ def main() -> None:
         n_points += len(steps)
         for name, fn in contenders(init, d, rate, staircase).items():
             got = np.asarray(fn(steps), np.float32)
-            st_ = stats.setdefault(name, {"ulp": [], "rel": [], "wrong": [], "sat": []})
+            st_ = stats.setdefault(
+                name, {"ulp": [], "rel": [], "wrong": [], "sat": [], "cr": []}
+            )
             for g, e in zip(got, exact, strict=True):
                 if not TINY <= abs(e) <= BIG:
                     continue  # out of float32's normal range: saturation is correct there
@@ -91,6 +95,7 @@ def main() -> None:
                 if st_["sat"][-1]:
                     continue
                 st_["ulp"].append(ulp_error(g, e, np.float32))
+                st_["cr"].append(g == nearest32(e))
                 st_["rel"].append(abs(float(g) / float(e) - 1))
                 if staircase and abs(math.log(rate)) > 1e-5:
                     off = float(mpmath.log(mpmath.mpf(float(g)) / e)) / math.log(rate)
@@ -101,16 +106,93 @@ def main() -> None:
         f"{len(cases)} schedules, float32 output, under jax.jit"
     )
     print(
-        f"{'contender':<13} {'worst ulp':>12} {'median ulp':>10} {'>0.1% off':>10} "
-        f"{'wrong stairs':>12} {'inf/0 where finite':>18}"
+        f"{'contender':<13} {'worst ulp':>12} {'median ulp':>10} {'nearest':>8} "
+        f"{'>0.1% off':>10} {'wrong stairs':>12} {'inf/0 where finite':>18}"
     )
     for name, s in stats.items():
         u = np.asarray(s["ulp"])
         print(
             f"{name:<13} {u.max():12.4g} {np.median(u):10.3g} "
+            f"{np.mean(s['cr']) * 100:7.2f}% "
             f"{np.mean(np.asarray(s['rel']) > 1e-3) * 100:9.2f}% "
             f"{sum(s['wrong']):5d} of {len(s['wrong']):<5d} {sum(s['sat']):18d}"
         )
+
+
+def nearest32(e: mpmath.mpf) -> np.float32:
+    """The float32 nearest an exact value (via float64: a double rounding would need the
+    exact value within 2^-53 of a float32 midpoint); results below 2^-126 flushed to 0."""
+    with np.errstate(over="ignore"):
+        r = np.float32(float(e))
+    return np.float32(0) if abs(float(r)) < TINY else r
+
+
+def typical() -> None:
+    """The typical-config grid: 7 inits x 8 rates x 6 decay_steps x both modes, the first 60
+    periods; share of values that are the float32 nearest the exact value."""
+    inits = (1.0, 0.1, 0.01, 1e-3, 3e-4, 0.05, 2e-5)
+    rates = (0.5, 0.1, 0.9, 0.96, 0.99, 0.95, 0.8, 0.25)
+    counts: dict[str, list[int]] = {}
+    exact_total = 0
+    for init in inits:
+        for rate in rates:
+            for d in (1, 10, 100, 1000, 10_000, 100_000):
+                for st in (False, True):
+                    k = np.arange(60, dtype=np.int64)
+                    parts = [k * d, k * d + d - 1] if st else [k * d, k * d + d // 2]
+                    steps = np.unique(np.concatenate(parts)).astype(np.int32)
+                    exact = [exact_lr(init, d, rate, int(x), st) for x in steps]
+                    near = [nearest32(e) for e in exact]
+                    representable = [mpmath.mpf(float(n)) == e for n, e in zip(near, exact)]
+                    exact_total += sum(representable)
+                    for name, fn in contenders(init, d, rate, st).items():
+                        got = np.asarray(fn(steps), np.float32)
+                        c = counts.setdefault(name, [0, 0, 0])
+                        c[0] += int(sum(g == n for g, n in zip(got, near)))
+                        c[1] += len(steps)
+                        c[2] += int(
+                            sum(g == n for g, n, r in zip(got, near, representable) if r)
+                        )
+    total = next(iter(counts.values()))[1]
+    print(f"# typical grid: {total} values, {exact_total} exactly representable, float32, jit")
+    print(f"{'contender':<13} {'nearest float32':>16} {'exact where representable':>26}")
+    for name, (ok, n, ex) in counts.items():
+        print(f"{name:<13} {ok:8d} ({ok / n * 100:6.2f}%) {ex:10d} of {exact_total:<10d}")
+
+
+def exp_random(n: int) -> None:
+    """Our exp2 kernel on n random double-float arguments over the whole float32 range,
+    against a float64 reference with an exact reduction; arguments whose value lies
+    within 2^-44 (relative) of a float32 rounding midpoint are decided by mpmath."""
+    from jax_expdecay._exp import exp2_64
+
+    rng = np.random.default_rng(12345)
+    f = jax.jit(exp2_64)
+    table = np.asarray([float(mpmath.power(2, mpmath.mpf(j) / 64)) for j in range(64)])
+    misses = checked = 0
+    chunk = 1 << 20
+    for start in range(0, n, chunk):
+        m = min(chunk, n - start)
+        t_hi = rng.uniform(-64 * 127, 64 * 128, m).astype(np.float32)
+        t_lo = (rng.uniform(-0.5, 0.5, m) * np.spacing(np.abs(t_hi))).astype(np.float32)
+        got = np.asarray(f(t_hi, t_lo))
+        k = np.round(t_hi.astype(np.float64))
+        u = (t_hi.astype(np.float64) - k) + t_lo.astype(np.float64)
+        ki = k.astype(np.int64)
+        ref = np.ldexp(table[ki & 63] * np.exp2(u / 64), ki >> 6)  # ~2^-51 relative
+        with np.errstate(over="ignore"):
+            r32 = ref.astype(np.float32)
+        r32 = np.where(np.abs(r32) < TINY, np.float32(0), r32)
+        # distance to the nearest float32 midpoint, relative
+        lo32 = np.where(r32.astype(np.float64) > ref, np.nextafter(r32, np.float32(0)), r32)
+        mid = (lo32.astype(np.float64) + np.nextafter(lo32, np.float32(np.inf))) / 2
+        close = np.abs(ref - mid) < 2.0**-44 * ref
+        for i in np.nonzero(close | (got != r32))[0]:
+            checked += 1
+            v = mpmath.power(2, (mpmath.mpf(float(t_hi[i])) + mpmath.mpf(float(t_lo[i]))) / 64)
+            misses += int(got[i] != nearest32(v))
+    print(f"# our exp2: {n} random double-float arguments t in [-8128, 8192] (2^(t/64))")
+    print(f"misses (not the nearest float32): {misses}; decided by mpmath: {checked}")
 
 
 def dtypes() -> None:
@@ -162,4 +244,12 @@ def _spacing(r, info) -> float:
 
 
 if __name__ == "__main__":
-    dtypes() if "--dtypes" in sys.argv else main()
+    if "--dtypes" in sys.argv:
+        dtypes()
+    elif "--exp" in sys.argv:
+        rest = sys.argv[sys.argv.index("--exp") + 1 :]
+        exp_random(int(rest[0]) if rest else 10**6)
+    elif "--typical" in sys.argv:
+        typical()
+    else:
+        main()

@@ -5,17 +5,17 @@ values are tracers (a config built inside ``jit``/``vmap``), done on the device 
 
 Concrete hyperparameters are always validated when the config is built. Traced ones
 cannot be (there is no value yet), and an invalid traced value is **not** caught by
-default: the schedule silently computes something. Measured with the schedule below
-(``jit``, steps 0, 1, 10, 100)::
+default. The schedule makes them loud instead of plausible: the values it would refuse
+(a non-finite ``initial_learning_rate`` or ``decay_rate``, ``decay_rate < 0``,
+``decay_steps < 1`` or fractional) give NaN at every step. Measured with the schedule
+below (``jit``, steps 0, 1, 10, 100)::
 
-    decay_steps = 0   (traced)              -> [init, nan, nan, nan]
-    decay_rate  = -1  (traced)              -> [init, nan, nan, nan]
+    decay_steps = 0   (traced)              -> [nan, nan, nan, nan]
+    decay_rate  = -1  (traced)              -> [nan, nan, nan, nan]
     initial_learning_rate = nan (traced)    -> [nan, nan, nan, nan]
 
-(``tests/test_bad_input.py`` checks these numbers.) Other invalid traced values give
-other unspecified results: a negative ``decay_steps`` makes the schedule grow, a
-negative or NaN ``transition_begin`` acts as 0, a staircase with ``decay_steps <= 0``
-returns wrong finite values. To turn such values into errors, wrap the schedule in
+(``tests/test_bad_input.py`` checks these numbers.) A negative or NaN traced
+``transition_begin`` acts as 0. To turn such values into errors, wrap the schedule in
 :func:`checked` (or call :func:`check_config` yourself) and run the function through
 ``checkify.checkify``.
 """
@@ -186,9 +186,8 @@ def checked(schedule: ExponentialDecay | ExponentialDecayConfig) -> CheckedSched
     asking for ``checkify.checkify``; concrete hyperparameters are checked on the host
     and need no ``checkify``.
 
-    Without ``checked``, invalid traced values are not detected: they give unspecified
-    results, without an error (NaN, a schedule that grows, or wrong finite values; the
-    last example below shows some).
+    Without ``checked``, invalid traced values raise no error: the schedule is NaN at
+    every step (the last example below).
 
     Args:
       schedule: an :class:`ExponentialDecay` (from :func:`exponential_decay`) or an
@@ -217,12 +216,12 @@ def checked(schedule: ExponentialDecay | ExponentialDecayConfig) -> CheckedSched
       >>> print(err.get())
       decay_rate must be finite and >= 0, got -1.0 (`check` failed)
 
-      Unchecked, the same invalid values are silent:
+      Unchecked, the same invalid values give NaN, without an error:
 
       >>> steps = jnp.array([0, 1, 10, 100])
       >>> bare = jax.jit(lambda i, d, r: exponential_decay(i, d, r)(steps))
       >>> print(bare(0.1, 0, 0.5), bare(0.1, 10, -1.0), bare(float("nan"), 10, 0.5))
-      [0.1 nan nan nan] [0.1 nan nan nan] [nan nan nan nan]
+      [nan nan nan nan] [nan nan nan nan] [nan nan nan nan]
     """
     if isinstance(schedule, ExponentialDecayConfig):
         schedule = exponential_decay(schedule)

@@ -544,7 +544,18 @@ class ExponentialDecayConfig:
             >>> ExponentialDecayConfig(0.1, 10, np.array([0.5, 0.9, 0.99])).batch_shape
             (3,)
         """
-        shapes = [np.shape(v) for f in _NUMERIC_FIELDS if (v := getattr(self, f)) is not None]
+        # Called on every schedule call, so the common cases are fast: Python numbers,
+        # and a validated batch, whose fields all have one shape.
+        shapes = []
+        for f in _NUMERIC_FIELDS:
+            v = getattr(self, f)
+            if v is None or type(v) in (float, int):
+                continue
+            shape = tuple(v.shape) if hasattr(v, "shape") else np.shape(v)
+            if shape and shape not in shapes:
+                shapes.append(shape)
+        if len(shapes) <= 1:
+            return shapes[0] if shapes else ()
         return tuple(np.broadcast_shapes(*shapes))
 
     def __len__(self) -> int:

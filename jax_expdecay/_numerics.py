@@ -97,6 +97,7 @@ class Consts(NamedTuple):
     zero: Any  # bool: decay_rate == 0 (rate ** p is 0 once p > 0)
     floor: Any  # bool: decay_rate < 1 (end_value is a floor, else a cap)
     one: Any  # bool: decay_rate == 1 (the value never moves, even at step +inf)
+    bad: Any  # bool: an invalid traced hyperparameter (the value is NaN at every step)
 
 
 class _Prec(NamedTuple):
@@ -208,6 +209,7 @@ def host_consts(init: Any, d: Any, rate: Any, tb: Any, staircase: bool, p: _Prec
         zero=np.asarray(rate_a == 0),
         floor=np.asarray(rate_a < 1),
         one=np.asarray(rate_a == 1),
+        bad=np.asarray(False),
     )
 
 
@@ -409,6 +411,18 @@ def _div_int(x_hi: jax.Array, x_lo: jax.Array, d: jax.Array) -> tuple[jax.Array,
     return _fast_two_sum(q, q_lo)
 
 
+def _invalid(init_w: jax.Array, d: Any, rate_w: jax.Array) -> jax.Array:
+    """Traced values the constructor would refuse: a non-finite init or rate, a negative
+    rate, ``decay_steps < 1`` or fractional. (A traced ``transition_begin`` below 0 or
+    NaN acts as 0.) They make the schedule NaN at every step, never a plausible number."""
+    d = jnp.asarray(d)
+    bad_d = d < 1
+    if jnp.issubdtype(d.dtype, jnp.floating):
+        bad_d = bad_d | (jnp.floor(d) != d)  # also NaN
+    bad = ~jnp.isfinite(init_w) | ~jnp.isfinite(rate_w) | (rate_w < 0) | bad_d
+    return bad
+
+
 def traced_consts(init: Any, d: Any, rate: Any, tb: Any, staircase: bool, p: _Prec) -> Consts:
     w = p.float_dtype
     init_w = jnp.asarray(init).astype(w)
@@ -448,6 +462,7 @@ def traced_consts(init: Any, d: Any, rate: Any, tb: Any, staircase: bool, p: _Pr
         zero=zero,
         floor=rate_w < 1,
         one=rate_w == 1,
+        bad=_invalid(init_w, d, rate_w),
     )
 
 
@@ -587,8 +602,8 @@ def _finish(st: _Step, c: Consts, p: _Prec, out_dtype: Any, init: Any, end_value
         new = jnp.where(c.floor, jnp.maximum(out, ev), jnp.minimum(out, ev))
         clamped = new != out
         out = new
-    if st.nan is not None:
-        out = jnp.where(st.nan, jnp.asarray(np.nan, out_dtype), out)
+    nan = c.bad if st.nan is None else (st.nan | c.bad)
+    out = jnp.where(nan, jnp.asarray(np.nan, out_dtype), out)
     return out, mag, clamped
 
 
@@ -645,6 +660,7 @@ def _schedule_value_jvp(p, staircase, out_dtype, static, primals, tangents):
     if clamped is not None:
         dead = dead | clamped
         coef.append((clamped.astype(w), ev_t))
+    dead = dead | c.bad
     if st.nan is not None:
         dead = dead | st.nan
     t = jnp.zeros(out.shape, w)

@@ -41,7 +41,10 @@ def _round32(v: mpmath.mpf) -> np.float32:
         up = np.nextafter(f, np.float32(np.inf))
     best = min(
         (f, np.nextafter(f, np.float32(0)), up),
-        key=lambda c: (abs(Fraction(float(c)) - x), int(np.asarray(c).view(np.int32)) & 1),
+        key=lambda c: (
+            abs(Fraction(float(c)) - x) if np.isfinite(c) else Fraction(2) ** 200,
+            int(np.asarray(c).view(np.int32)) & 1,
+        ),
     )
     return np.float32(0) if float(best) < TINY else best
 
@@ -103,7 +106,7 @@ def test_issue_examples():
 
 
 def test_growth_to_overflow_exactly_where_rounding_overflows():
-    init = float(np.finfo(np.float32).max) / 2
+    init = 2.0**127  # reaches 2^128 (overflow) at step 10^6
     sched = exponential_decay(init, 1_000_000, 2.0)
     steps = np.arange(999_990, 1_000_001, dtype=np.int32)
     got = np.asarray(sched(steps))
