@@ -209,7 +209,7 @@ def host_consts(init: Any, d: Any, rate: Any, tb: Any, staircase: bool, p: _Prec
         zero=np.asarray(rate_a == 0),
         floor=np.asarray(rate_a < 1),
         one=np.asarray(rate_a == 1),
-        bad=np.asarray(False),
+        bad=np.zeros(shape, bool),
     )
 
 

@@ -435,13 +435,14 @@ def exponential_decay(
     Steps may be Python or numpy/JAX scalars or arrays of any shape and of any integer
     (8-64 bit, signed or unsigned) or float dtype. The result has the dtype of a typed
     ``initial_learning_rate`` (bfloat16, float16, float32, float64) and JAX's default
-    float for a Python number. Float32 results are within 2 ulp of the exact value at
-    every step (the error analysis is in the source file ``jax_expdecay/_numerics.py``);
-    NaN steps give NaN.
+    float for a Python number. Float32 results are the float32 nearest the exact value
+    (bfloat16/float16 likewise), with the same bits on every backend; results below
+    2^-126 are flushed to 0 (the error analysis is in the source files
+    ``jax_expdecay/_exp.py`` and ``jax_expdecay/_numerics.py``). NaN steps give NaN.
 
     The hyperparameters are validated here when concrete, and turned into device-ready
-    constants on the host (in exact decimal arithmetic). A config built inside
-    ``jit``/``vmap`` (traced values) is accepted too; its stairs stay exact.
+    constants on the host. A config built inside ``jit``/``vmap`` (traced values) is
+    accepted too and gives the same values (invalid traced values give NaN).
 
     Args:
       initial_learning_rate: the rate at step 0, or an :class:`ExponentialDecayConfig`

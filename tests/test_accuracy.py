@@ -1,4 +1,4 @@
-"""Accuracy bars against mpmath: float32 <= 2 ulp (median <= 0.5), float64 <= 4 ulp,
+"""Accuracy bars against mpmath: float32 <= 0.5 ulp (correctly rounded), float64 <= 4 ulp,
 bfloat16/float16 <= 1 ulp, no spurious inf/NaN/0, exact stairs."""
 
 from __future__ import annotations
@@ -21,6 +21,18 @@ RATES = (0.96, 0.5, 0.9999, 0.999999, 1.05, 0.1)
 DECAY_STEPS = (1, 3, 7, 41, 47, 61, 1000, 10**5)
 F32_TINY = float(np.finfo(np.float32).tiny)
 F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _err32(got, exact) -> float:
+    """float32 ulp error; an exact value below 2^-126 is flushed: 0 (or 2^-126, where it
+    rounds there) is right, anything else is not."""
+    if abs(exact) < F32_TINY:
+        return 0.0 if abs(float(got)) in (0.0, F32_TINY) else math.inf
+    return ulp_error(got, exact, np.float32)
+
+
+def _errs32(got, exacts) -> np.ndarray:
+    return np.asarray([_err32(g, e) for g, e in zip(np.asarray(got).ravel(), exacts, strict=True)])
 
 
 def _grid(hi: int, seed: int) -> np.ndarray:
@@ -47,7 +59,9 @@ def _errors(got: np.ndarray, rates, ds, steps, staircase, dtype, init=0.1):
         for j, s in enumerate(steps):
             e = exact_lr(init, int(d), float(r), int(s), staircase)
             exact_vals.append(e)
-            errs.append(ulp_error(got[i, j], e, dtype))
+            errs.append(
+                _err32(got[i, j], e) if dtype == np.float32 else ulp_error(got[i, j], e, dtype)
+            )
     return np.asarray(errs), exact_vals
 
 
@@ -64,12 +78,12 @@ def test_float32_int32_steps(staircase):
     got = np.asarray(jax.jit(sched)(steps))
     errs, exact_vals = _errors(got, rates, ds, steps, staircase, np.float32)
     normal = np.asarray([abs(e) >= F32_TINY for e in exact_vals])
-    assert errs.max() <= 2.0, errs.max()
-    assert np.median(errs[normal]) <= 0.5
+    assert errs.max() <= 0.5, errs.max()  # the nearest float32 (flushed below 2^-126)
+    assert np.median(errs[normal]) <= 0.3
     _assert_no_spurious_saturation(got, exact_vals)
     # eager gives the same accuracy
     eager = np.asarray(sched(steps))
-    assert _errors(eager, rates, ds, steps, staircase, np.float32)[0].max() <= 2.0
+    assert _errors(eager, rates, ds, steps, staircase, np.float32)[0].max() <= 0.5
 
 
 @pytest.mark.parametrize("staircase", [False, True])
@@ -78,7 +92,7 @@ def test_float32_uint32_steps_to_the_top(staircase):
     sched, rates, ds = _batch(staircase)
     got = np.asarray(jax.jit(sched)(steps))
     errs, exact_vals = _errors(got, rates, ds, steps, staircase, np.float32)
-    assert errs.max() <= 2.0, errs.max()
+    assert errs.max() <= 0.5, errs.max()
     _assert_no_spurious_saturation(got, exact_vals)
 
 
@@ -90,11 +104,11 @@ def test_float32_float_steps():
     sched, rates, ds = _batch(False)
     got = np.asarray(jax.jit(sched)(steps))
     errs = [
-        ulp_error(got[i, j], exact_lr(0.1, int(d), float(r), float(s)), np.float32)
+        _err32(got[i, j], exact_lr(0.1, int(d), float(r), float(s)))
         for i, (r, d) in enumerate(zip(rates, ds, strict=True))
         for j, s in enumerate(steps)
     ]
-    assert max(errs) <= 2.0
+    assert max(errs) <= 0.5
 
 
 def test_growth_schedule_does_not_overflow_early():
@@ -105,7 +119,7 @@ def test_growth_schedule_does_not_overflow_early():
     for g, s in zip(got, steps, strict=True):
         e = exact_lr(1e-6, 1000, 1.05, int(s))
         if e <= F32_MAX:
-            assert ulp_error(g, e, np.float32) <= 2.0
+            assert _err32(g, e) <= 0.5
         else:
             assert g == np.inf
 
@@ -130,7 +144,7 @@ def test_int64_steps_and_float64_output(x64):
             ulp_error(g, exact_lr(np.float32(0.1), int(ds[3]), rates[3], int(s), staircase), "f4")
             for g, s in zip(got32, steps, strict=True)
         ]
-        assert max(e32) <= 1.0
+        assert max(e32) <= 0.5  # float32 output with x64 on: the uint64 path, then one rounding
 
 
 @pytest.mark.parametrize("dtype", [jnp.bfloat16, np.float16])
@@ -182,7 +196,7 @@ def test_batch_schedule_is_accurate_under_vmap_jit_and_as_argument():
             exact_lr(cfg.initial_learning_rate[i], cfg.decay_steps[i], cfg.decay_rate[i], int(s))
             for s in steps
         ]
-        assert ulps(np.asarray(arg)[i], exact, np.float32).max() <= 2.0
+        assert _errs32(np.asarray(arg)[i], exact).max() <= 0.5
 
 
 def test_traced_hyperparameters_exact_stairs_and_documented_accuracy():
@@ -218,11 +232,11 @@ _call = jax.jit(lambda sched, steps: sched(steps))  # one compile per shape, not
     staircase=st.booleans(),
     steps=st.lists(st.integers(0, 2**31 - 1), min_size=1, max_size=8),
 )
-def test_random_configs_within_two_ulp(init, rate, d, staircase, steps):
+def test_random_configs_nearest_float32(init, rate, d, staircase, steps):
     sched = exponential_decay(init, d, rate, staircase)
     got = np.asarray(_call(sched, np.asarray(steps, np.int32)))
     for g, s in zip(got, steps, strict=True):
-        assert ulp_error(g, exact_lr(init, d, rate, s, staircase), np.float32) <= 2.0
+        assert _err32(g, exact_lr(init, d, rate, s, staircase)) <= 0.5
 
 
 def test_ulp_metric_is_honest():
