@@ -85,9 +85,7 @@ def main() -> None:
         n_points += len(steps)
         for name, fn in contenders(init, d, rate, staircase).items():
             got = np.asarray(fn(steps), np.float32)
-            st_ = stats.setdefault(
-                name, {"ulp": [], "rel": [], "wrong": [], "sat": [], "cr": []}
-            )
+            st_ = stats.setdefault(name, {"ulp": [], "rel": [], "wrong": [], "sat": [], "cr": []})
             for g, e in zip(got, exact, strict=True):
                 if not TINY <= abs(e) <= BIG:
                     continue  # out of float32's normal range: saturation is correct there
@@ -143,15 +141,21 @@ def typical() -> None:
                     steps = np.unique(np.concatenate(parts)).astype(np.int32)
                     exact = [exact_lr(init, d, rate, int(x), st) for x in steps]
                     near = [nearest32(e) for e in exact]
-                    representable = [mpmath.mpf(float(n)) == e for n, e in zip(near, exact)]
+                    representable = [
+                        mpmath.mpf(float(n)) == e for n, e in zip(near, exact, strict=True)
+                    ]
                     exact_total += sum(representable)
                     for name, fn in contenders(init, d, rate, st).items():
                         got = np.asarray(fn(steps), np.float32)
                         c = counts.setdefault(name, [0, 0, 0])
-                        c[0] += int(sum(g == n for g, n in zip(got, near)))
+                        c[0] += int(sum(g == n for g, n in zip(got, near, strict=True)))
                         c[1] += len(steps)
                         c[2] += int(
-                            sum(g == n for g, n, r in zip(got, near, representable) if r)
+                            sum(
+                                g == n
+                                for g, n, r in zip(got, near, representable, strict=True)
+                                if r
+                            )
                         )
     total = next(iter(counts.values()))[1]
     print(f"# typical grid: {total} values, {exact_total} exactly representable, float32, jit")

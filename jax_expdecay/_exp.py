@@ -73,6 +73,7 @@ import decimal
 import functools
 import math
 from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -161,7 +162,7 @@ def exp2_64_parts(t_hi: jax.Array, t_lo: jax.Array) -> tuple[jax.Array, jax.Arra
     """
     f32, i32 = jnp.float32, jnp.int32
     tab = tables()
-    C1, C2, C3, C12 = tab.c1, tab.c2, tab.c3, tab.c12  # noqa: N806 (the argument's names)
+    C1, C2, C3, C12 = tab.c1, tab.c2, tab.c3, tab.c12
     clamped = jnp.abs(t_hi) > _CLAMP
     t_hi = jnp.clip(t_hi, -_CLAMP, _CLAMP)
     t_lo = jnp.where(clamped, f32(0), t_lo)

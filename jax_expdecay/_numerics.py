@@ -75,6 +75,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 
 from ._exp import exp2_64
 
@@ -594,7 +595,9 @@ def _finish(st: _Step, c: Consts, p: _Prec, out_dtype: Any, init: Any, end_value
     val = _magnitude(st, c, p, out_dtype)
     mag = val
     if p.float_dtype == np.float64:  # exp is not exact there: hold at exactly init
-        val = jnp.where(st.hold | ~st.decayed, jnp.abs(jnp.asarray(init).astype(p.float_dtype)), val)
+        val = jnp.where(
+            st.hold | ~st.decayed, jnp.abs(jnp.asarray(init).astype(p.float_dtype)), val
+        )
     out = jnp.where(c.sign == 0, jnp.zeros((), p.float_dtype), val * c.sign).astype(out_dtype)
     clamped = None
     if end_value is not None:
@@ -688,8 +691,8 @@ def _as_float(x: Any, w: np.dtype) -> Any:
     finite range first (a float64 1e300 would overflow the cast with a warning)."""
     if x is None:
         return None
-    if isinstance(x, jax.core.Tracer):
-        return x.astype(w) if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(w)
+    if isinstance(x, Tracer):
+        return x.astype(w)
     big = float(np.finfo(w).max)
     return np.clip(np.asarray(x, dtype=np.float64), -big, big).astype(w)
 
@@ -716,6 +719,8 @@ def evaluate(
         transition_begin=_as_float(hyper.transition_begin, w),
         end_value=hyper.end_value,
     )
-    concrete = not any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(c))
+    concrete = not any(isinstance(x, Tracer) for x in jax.tree_util.tree_leaves(c))
     static = _Static(c) if concrete else None
-    return _schedule_value(p, staircase, np.dtype(out_dtype), static, step, None if concrete else c, hyper)
+    return _schedule_value(
+        p, staircase, np.dtype(out_dtype), static, step, None if concrete else c, hyper
+    )

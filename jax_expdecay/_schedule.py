@@ -110,8 +110,10 @@ def _host_step(step: Any) -> Any:
         arr = np.asarray(step)
     except (TypeError, ValueError, OverflowError):
         arr = None
-    if arr is None or arr.dtype == np.bool_ or not (
-        jnp.issubdtype(arr.dtype, jnp.integer) or jnp.issubdtype(arr.dtype, jnp.floating)
+    if (
+        arr is None
+        or arr.dtype == np.bool_
+        or not (jnp.issubdtype(arr.dtype, jnp.integer) or jnp.issubdtype(arr.dtype, jnp.floating))
     ):
         what = f"{_brief(step)} of dtype {arr.dtype}" if arr is not None else _brief(step)
         raise TypeError(f"{_STEP_TYPE_ERROR}{what} (type {type(step).__name__})")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference import exact_lr, ulp_error, ulps
+from reference import exact_lr, ulp_error
 
 from jax_expdecay import ExponentialDecayConfig, exponential_decay
 

@@ -8,6 +8,7 @@ subnormal init held. Hypothesis fuzzing of values and gradients closes the file.
 from __future__ import annotations
 
 import math
+import os
 
 import jax
 import jax.numpy as jnp
@@ -191,7 +192,11 @@ def test_gradients_against_mpmath(staircase):
     def f(name, x):
         a = dict(args, **{name: x})
         sched = exponential_decay(
-            a["init"], a["decay_steps"], a["rate"], staircase, transition_begin=a["transition_begin"]
+            a["init"],
+            a["decay_steps"],
+            a["rate"],
+            staircase,
+            transition_begin=a["transition_begin"],
         )
         return sched(a["step"] if name == "step" else jnp.float32(a["step"]))
 
@@ -202,9 +207,11 @@ def test_gradients_against_mpmath(staircase):
 
 # -- fuzzing ----------------------------------------------------------------------------
 STEP_DTYPES = (np.int32, np.uint32, np.int16, np.float32, np.float16)
+# CI runs a few hundred examples; JAX_EXPDECAY_FUZZ=3000 (say) runs the long fuzz.
+FUZZ = int(os.environ.get("JAX_EXPDECAY_FUZZ", "150"))
 
 
-@settings(max_examples=300, deadline=None, report_multiple_bugs=False)
+@settings(max_examples=FUZZ, deadline=None, report_multiple_bugs=False)
 @given(
     init=st.floats(1e-6, 10.0),
     rate=st.floats(0.01, 1.2),
@@ -238,7 +245,7 @@ def test_fuzz_values_nearest_float32(init, rate, d, stair, step, dt, mode):
     assert float(got) == float(want), (float(got), want)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=FUZZ // 2, deadline=None)
 @given(
     init=st.floats(1e-4, 10.0),
     rate=st.floats(0.05, 1.1).filter(lambda r: abs(r - 1) > 1e-3),

@@ -26,7 +26,7 @@ C1, C2, C3 = tables().c1, tables().c2, tables().c3
 mpmath.mp.prec = 160
 TINY = np.float32(2.0**-126)
 exp2 = jax.jit(exp2_64)
-exp2_odd = jax.jit(lambda h, l: exp2_64(h, l, round_to_odd=True))
+exp2_odd = jax.jit(lambda h, lo: exp2_64(h, lo, round_to_odd=True))
 
 
 def _sig_bits(x: np.float32) -> int:
@@ -223,7 +223,7 @@ def test_contraction_cannot_change_the_result(seed):
     # Emulate "all products fused": exact products are exact in either case, so the
     # only observable change would come from inexact products feeding error-free sums.
     # We check the claim structurally: every product feeding a Fast2Sum is exact.
-    t_hi, t_lo = _random_args(2000, seed=seed, lo=-3000, hi=3000)
+    t_hi, _ = _random_args(2000, seed=seed, lo=-3000, hi=3000)
     from jax_expdecay import _exp
 
     v1, v2 = (np.asarray(x) for x in jax.jit(_exp._split12)(t_hi - np.round(t_hi)))
