@@ -1,4 +1,4 @@
-"""``2 ** (t / 64)`` of a double-float ``t``, correctly rounded to float32, from IEEE + - x.
+"""``2 ** (t / 64)`` of a double-float ``t``, correctly rounded, from IEEE + - x.
 
 One job: the last step of the kernel, ``lr = sign * 2 ** (t / 64)`` where the exponent
 ``t = t_hi + t_lo`` (``64 * log2 |lr|``, a double-float built by ``_numerics.exponent``)
@@ -63,6 +63,10 @@ by bit masks (no Veltkamp ``x * 4097``, whose ``t - (t - x)`` an FMA would break
 barriers in ``_fast_two_sum`` stop XLA's algebraic simplifier from rewriting
 ``(a + b) - a`` to ``b``, which would remove the very rounding being captured.
 
+The same code runs in float64 (x64 outputs) with 26 + 27-bit splits, 26-bit ``C1``,
+``C2``, a float64 table pair (~106 bits) and ``expm1`` to degree 7: the same argument with
+2^-53 in place of 2^-24 (error before the final rounding ~2^-100).
+
 Subnormal inputs never matter: every quantity here is either exact or, when it is tiny
 enough to be flushed (below 2^-126), contributes less than 2^-120 to a result near 1.
 """
@@ -72,77 +76,82 @@ from __future__ import annotations
 import decimal
 import functools
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 _CTX = decimal.Context(prec=50)
-_MASK12 = np.int32(~((1 << 12) - 1))  # clears the low 12 of the 23 stored significand bits
-_SMALLEST_NORMAL_BITS = np.int32(0x00800000)
-_INF_BITS = np.int32(0x7F800000)
-_BELOW_ONE_BITS = np.int32(0x3F7FFFFF)  # 1 - 2^-24, the float32 just below 1
-_CLAMP = np.float32(8400.0)
 
 
-def _f32(x: decimal.Decimal) -> np.float32:
-    return np.float32(float(x))
+class _Spec(NamedTuple):
+    """One working precision: float32 (the correctly rounded path) or float64."""
+
+    float_dtype: np.dtype
+    int_dtype: np.dtype
+    cut: int  # low significand bits cleared by a split: the top part keeps 24-cut / 53-cut
+    mant: int  # stored significand bits
+    clamp: float  # |t| beyond: the result is 0 or inf anyway
+    tail: tuple[float, ...]  # expm1 tail r^3 (c0 + c1 r + ...): Taylor 1/3!, 1/4!, ...
 
 
-def _split12_host(x: decimal.Decimal) -> tuple[np.float32, decimal.Decimal]:
-    """``x`` rounded to 12 significant bits (a float32) and the exact remainder."""
+F32 = _Spec(np.dtype(np.float32), np.dtype(np.int32), 12, 23, 8400.0, (1 / 6, 1 / 24, 1 / 120))
+F64 = _Spec(
+    np.dtype(np.float64), np.dtype(np.int64), 27, 52, 64 * 1080.0,
+    (1 / 6, 1 / 24, 1 / 120, 1 / 720, 1 / 5040),
+)  # fmt: skip
+
+
+def _spec(dtype: Any) -> _Spec:
+    return F64 if np.dtype(dtype) == np.float64 else F32
+
+
+def _round_bits(x: decimal.Decimal, bits: int, dt: np.dtype) -> np.generic:
+    """``x`` rounded to ``bits`` significant bits, as a float of ``dt``."""
     m, e = math.frexp(float(x))
-    hi = np.float32(math.ldexp(round(m * 2**12), e - 12))
-    return hi, x - decimal.Decimal(float(hi))
-
-
-def _table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``2^(j/64) = T1 + T2 + T3``, j = 0..63: T1 + T2 the nearest float32 (T1 its top 12
-    bits), T3 the float32 nearest the rest. Made from 50-digit ``decimal`` arithmetic."""
-    t1, t2, t3 = [], [], []
-    for j in range(64):
-        exact = _CTX.power(decimal.Decimal(2), _CTX.divide(decimal.Decimal(j), 64))
-        near = np.float32(float(exact))
-        top = (np.asarray(near).view(np.int32) & _MASK12).view(np.float32)[()]
-        t1.append(top)
-        t2.append(np.float32(near - top))  # exact: at most 12 bits
-        t3.append(_f32(exact - decimal.Decimal(float(near))))
-    return (np.asarray(t1, np.float32), np.asarray(t2, np.float32), np.asarray(t3, np.float32))
-
-
-def _ln2_over_64() -> tuple[np.float32, np.float32, np.float32]:
-    c = _CTX.divide(_CTX.ln(decimal.Decimal(2)), 64)
-    c1, rest = _split12_host(c)
-    c2, rest = _split12_host(rest)
-    return c1, c2, _f32(rest)
+    return dt.type(math.ldexp(round(m * 2**bits), e - bits))
 
 
 class Tables(NamedTuple):
     """The constants of the kernel (made on first use: ~12 ms of ``decimal``)."""
 
-    near: np.ndarray  # T1 + T2: the float32 nearest 2^(j/64), j = 0..63
-    t1: np.ndarray  # its top 12 bits
-    t2: np.ndarray  # the other 12
-    t3: np.ndarray  # the float32 nearest 2^(j/64) - near
-    c1: np.float32  # ln2/64 = c1 + c2 + c3, c1 and c2 of 12 bits
-    c2: np.float32
-    c3: np.float32
-    c12: np.float32  # fl(c1 + c2)
+    near: np.ndarray  # the float nearest 2^(j/64), j = 0..63
+    t3: np.ndarray  # the float nearest 2^(j/64) - near
+    c1: np.generic  # ln2/64 = c1 + c2 + c3, c1 and c2 short enough for exact products
+    c2: np.generic
+    c3: np.generic
+    c12: np.generic  # fl(c1 + c2)
 
 
 @functools.cache
-def tables() -> Tables:
-    """The tables, generated from 50-digit ``decimal`` (and checked by the tests)."""
-    t1, t2, t3 = _table()
-    c1, c2, c3 = _ln2_over_64()
-    return Tables(t1 + t2, t1, t2, t3, c1, c2, c3, np.float32(c1 + c2))
+def tables(dtype: Any = np.float32) -> Tables:
+    """The tables of a precision, generated from 50-digit ``decimal`` (and checked by the
+    tests): ``2^(j/64) = near + t3`` to twice the precision, ``ln2/64 = c1 + c2 + c3``
+    with ``c1``, ``c2`` of 12 (float32) or 26 (float64) significant bits."""
+    sp = _spec(dtype)
+    dt = sp.float_dtype
+    near, t3 = [], []
+    for j in range(64):
+        exact = _CTX.power(decimal.Decimal(2), _CTX.divide(decimal.Decimal(j), 64))
+        n = dt.type(float(exact))
+        near.append(n)
+        t3.append(dt.type(float(exact - decimal.Decimal(float(n)))))
+    short = sp.mant + 1 - sp.cut
+    c = _CTX.divide(_CTX.ln(decimal.Decimal(2)), 64)
+    c1 = _round_bits(c, short, dt)
+    rest = c - decimal.Decimal(float(c1))
+    c2 = _round_bits(rest, short, dt)
+    c3 = dt.type(float(rest - decimal.Decimal(float(c2))))
+    return Tables(np.asarray(near, dt), np.asarray(t3, dt), c1, c2, c3, dt.type(c1 + c2))
 
 
-def _split12(x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``x = hi + lo`` exactly, ``hi`` the top 12 significand bits (bit mask, no Veltkamp)."""
-    bits = jax.lax.bitcast_convert_type(x, jnp.int32)
-    hi = jax.lax.bitcast_convert_type(bits & _MASK12, jnp.float32)
+def _split(x: jax.Array, sp: _Spec) -> tuple[jax.Array, jax.Array]:
+    """``x = hi + lo`` exactly, ``hi`` the top 12 (float32) / 26 (float64) significand bits,
+    ``lo`` the rest (12 / 27 bits), by a bit mask (no Veltkamp)."""
+    bits = jax.lax.bitcast_convert_type(x, sp.int_dtype)
+    mask = sp.int_dtype.type(~((1 << sp.cut) - 1))
+    hi = jax.lax.bitcast_convert_type(bits & mask, sp.float_dtype)
     return hi, x - hi
 
 
@@ -156,65 +165,74 @@ def _fast_two_sum(a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
 def exp2_64_parts(t_hi: jax.Array, t_lo: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Steps 0-4: ``2 ** ((t_hi + t_lo) / 64) = (hi + low) * 2 ** n``, unrounded.
 
-    ``hi + low`` lies in ``[0.9946, 1.9893]`` and is within ~2^-47 of the exact value
-    (``low`` below 2^-23); ``n`` is an int32. Used by :func:`exp2_64` and by the device
-    logarithm (``_numerics._device_log2_64``).
+    ``hi + low`` lies in ``[0.9946, 1.9893]`` and is within ~2^-47 (float32; ~2^-100 for
+    float64) of the exact value, ``low`` below half an ulp of ``hi``-ish; ``n`` an int32.
+    In float64 every split keeps 26 + 27 bits: the products that feed error-free sums
+    (26 x 26, 26 x 27 bits) are exact; 27 x 27-bit ones only feed ``low``.
     """
-    f32, i32 = jnp.float32, jnp.int32
-    tab = tables()
-    C1, C2, C3, C12 = tab.c1, tab.c2, tab.c3, tab.c12
-    clamped = jnp.abs(t_hi) > _CLAMP
-    t_hi = jnp.clip(t_hi, -_CLAMP, _CLAMP)
-    t_lo = jnp.where(clamped, f32(0), t_lo)
+    sp = _spec(t_hi.dtype)
+    w = sp.float_dtype.type
+    tab = tables(sp.float_dtype)
+    C1, C2, C3, C12 = tab.c1, tab.c2, tab.c3, tab.c12  # noqa: N806 (the argument's names)
+    clamped = jnp.abs(t_hi) > w(sp.clamp)
+    t_hi = jnp.clip(t_hi, w(-sp.clamp), w(sp.clamp))
+    t_lo = jnp.where(clamped, w(0), t_lo)
     # 1. t = 64 n + j + v, exactly
     kf = jnp.round(t_hi)
-    k = kf.astype(i32)
+    k = kf.astype(jnp.int32)
     n, j = k >> 6, k & 63
     v_hi, v_lo = _fast_two_sum(t_hi - kf, t_lo)
     # 2. r = v * ln2/64 as a double-float (exact products, Fast2Sums)
-    v1, v2 = _split12(v_hi)
+    v1, v2 = _split(v_hi, sp)
     r_hi, e1 = _fast_two_sum(v1 * C1, v1 * C2)
     r_hi, e2 = _fast_two_sum(r_hi, v2 * C1)
     r_lo = (e1 + e2) + (v2 * C2 + (v_hi * C3 + v_lo * C12))
     # 3. s = expm1(r) as a double-float
-    ra, rb = _split12(r_hi)
-    s_hi, e3 = _fast_two_sum(r_hi, (ra * f32(0.5)) * ra)
-    tail = (r_hi * r_hi) * (r_hi * (f32(1 / 6) + r_hi * (f32(1 / 24) + r_hi * f32(1 / 120))))
-    s_lo = e3 + ((ra * rb + (rb * f32(0.5)) * rb) + (r_lo * (f32(1) + r_hi) + tail))
-    # 4. T_j (1 + s): exact partial products, Fast2Sums, one float32 low-order sum
-    tt = jnp.take(tab.near, j, mode="clip")  # the float32 nearest 2^(j/64)
+    ra, rb = _split(r_hi, sp)
+    s_hi, e3 = _fast_two_sum(r_hi, (ra * w(0.5)) * ra)
+    poly = w(sp.tail[-1])
+    for coef in reversed(sp.tail[:-1]):
+        poly = w(coef) + r_hi * poly
+    tail = (r_hi * r_hi) * (r_hi * poly)
+    s_lo = e3 + ((ra * rb + (rb * w(0.5)) * rb) + (r_lo * (w(1) + r_hi) + tail))
+    # 4. T_j (1 + s): exact partial products, Fast2Sums, one low-order sum
+    tt = jnp.take(tab.near, j, mode="clip")  # the float nearest 2^(j/64)
     t3 = jnp.take(tab.t3, j, mode="clip")
-    t1, t2 = _split12(tt)  # its top 12 bits and the other 12 (bit mask, exact)
-    s1, s2 = _split12(s_hi)
+    t1, t2 = _split(tt, sp)  # its top bits and the rest (bit mask, exact)
+    s1, s2 = _split(s_hi, sp)
     hi, a1 = _fast_two_sum(tt, t1 * s1)
     hi, a2 = _fast_two_sum(hi, t1 * s2)
     hi, a3 = _fast_two_sum(hi, t2 * s1)
-    low = (a1 + a2 + a3) + (t2 * s2 + (tt * s_lo + t3 * (f32(1) + s_hi)))
+    low = (a1 + a2 + a3) + (t2 * s2 + (tt * s_lo + t3 * (w(1) + s_hi)))
     return hi, low, n
 
 
 def exp2_64(t_hi: jax.Array, t_lo: jax.Array, *, round_to_odd: bool = False) -> jax.Array:
-    """``2 ** ((t_hi + t_lo) / 64)`` as float32, correctly rounded (see the module doc).
+    """``2 ** ((t_hi + t_lo) / 64)``, correctly rounded (see the module doc).
 
-    ``t_hi``, ``t_lo`` are float32 with ``|t_lo| <= ulp(t_hi) / 2`` (as Fast2Sum leaves
-    them). Results below 2^-126 are 0 (except those that round to 2^-126), above the
-    float32 range inf. With ``round_to_odd`` the last rounding is to odd instead (a
-    float32 from which one more round-to-nearest to bfloat16/float16 is correct).
-    NaN ``t_hi`` is not handled (the caller masks it).
+    ``t_hi``, ``t_lo`` are float32 (or both float64) with ``|t_lo| <= ulp(t_hi) / 2`` (as
+    Fast2Sum leaves them). Results below the smallest normal are 0 (except those that
+    round to it), above the range inf. With ``round_to_odd`` the last rounding is to odd
+    instead (a float32 from which one more round-to-nearest to bfloat16/float16 is
+    correct). NaN ``t_hi`` is not handled (the caller masks it).
     """
-    i32 = jnp.int32
+    sp = _spec(t_hi.dtype)
+    it = sp.int_dtype.type
     hi, low, n = exp2_64_parts(t_hi, t_lo)
+    n = n.astype(sp.int_dtype)
     # 5. the one rounding
     big = jax.lax.optimization_barrier(hi + low)
     err = low - (big - hi)  # exact rounding error of big (Fast2Sum)
-    fb = jax.lax.bitcast_convert_type(big, i32)
+    fb = jax.lax.bitcast_convert_type(big, sp.int_dtype)
     # 6. times 2^n on the exponent bits
-    field = (fb >> 23) + n
-    to_min_normal = (field == 0) & (fb == _BELOW_ONE_BITS) & (err >= 0)
+    exp_max = (1 << (sp.float_dtype.itemsize * 8 - 1 - sp.mant)) - 1  # 255 / 2047
+    below_one = it(((exp_max >> 1) << sp.mant) - 1)  # the float just below 1
+    field = (fb >> sp.mant) + n
+    to_min_normal = (field == 0) & (fb == below_one) & (err >= 0)
     if round_to_odd:
         inexact_even = (err != 0) & ((fb & 1) == 0)
-        fb = fb + jnp.where(inexact_even, jnp.where(err > 0, i32(1), i32(-1)), i32(0))
-    out = fb + (n << 23)
-    out = jnp.where(field >= 255, _INF_BITS, out)
-    out = jnp.where(field <= 0, jnp.where(to_min_normal, _SMALLEST_NORMAL_BITS, i32(0)), out)
-    return jax.lax.bitcast_convert_type(out, jnp.float32)
+        fb = fb + jnp.where(inexact_even, jnp.where(err > 0, it(1), it(-1)), it(0))
+    out = fb + (n << sp.mant)
+    out = jnp.where(field >= exp_max, it(exp_max << sp.mant), out)
+    out = jnp.where(field <= 0, jnp.where(to_min_normal, it(1 << sp.mant), it(0)), out)
+    return jax.lax.bitcast_convert_type(out, sp.float_dtype)

@@ -54,9 +54,13 @@ it are kept); results beyond the float32 range are inf exactly where the correct
 rounded value overflows. bfloat16/float16 results are rounded once from the double-float
 (round-to-odd to float32, then to nearest), so there is no double rounding.
 
-float64 results (x64 on) keep the previous scheme: ``t`` in natural-log units with
-constants from 60-digit ``decimal``, limbs of 26/26/12 bits and mask splits of 26 bits,
-then ``exp(hi) * (1 + lo)`` with XLA's float64 ``exp`` (within ~1.5 float64 ulp).
+float64 results (x64 on) take the same route in float64: constants from 60-digit
+``decimal`` as float64 pairs (~106 bits), limbs of 26/26/12 bits and 26-bit mask halves,
+and ``_exp``'s float64 variant (26 + 27-bit splits, a degree-7 ``expm1``): correctly
+rounded too (measured worst 0.4993 float64 ulp). A float32 output computed on the 64-bit
+path (x64 on, 64-bit or float steps) is rounded to odd in float64, then once to float32.
+A config built from traced values with x64 on uses XLA's float64 ``log2`` for its
+constants (within ~1 float64 ulp: values then within a few float64 ulp).
 
 Costs: ~90 vector operations per element, no extra memory traffic; see
 ``benchmarks/bench_kernel.py`` for measured ratios to the bare ``exp`` and to optax.
@@ -153,8 +157,9 @@ def _dec(x: Any) -> decimal.Decimal:
 
 def _host64_scalar(init: Any, d: int, rate: Any, staircase: bool) -> tuple[Any, ...]:
     init_d, rate_d = _dec(init), _dec(rate)
-    a = _CTX.ln(abs(init_d)) if init_d != 0 else decimal.Decimal(0)
-    k = _CTX.ln(rate_d) if rate_d != 0 else decimal.Decimal(0)
+    scale = _CTX.divide(64, _CTX.ln(decimal.Decimal(2)))  # natural log -> 64 log2
+    a = _CTX.multiply(_CTX.ln(abs(init_d)), scale) if init_d != 0 else decimal.Decimal(0)
+    k = _CTX.multiply(_CTX.ln(rate_d), scale) if rate_d != 0 else decimal.Decimal(0)
     if staircase:
         if d > P64.umax:
             k = decimal.Decimal(0)
@@ -442,9 +447,9 @@ def traced_consts(init: Any, d: Any, rate: Any, tb: Any, staircase: bool, p: _Pr
             k_lo = jnp.where(beyond, jnp.zeros((), w), k_lo)
         else:
             k_hi, k_lo = _div_int(k_hi, k_lo, d_u)
-    else:  # float64: natural units, jnp.log (see the module doc)
-        a_hi, a_lo = jnp.log(absinit), jnp.zeros_like(absinit)
-        k_hi = jnp.log(rate_nz)
+    else:  # float64 traced: XLA's log2 (within ~1 float64 ulp; see the module doc)
+        a_hi, a_lo = w.type(64) * jnp.log2(absinit), jnp.zeros_like(absinit)
+        k_hi = w.type(64) * jnp.log2(rate_nz)
         if not staircase:
             k_hi = k_hi / jnp.asarray(d).astype(w)
         k_lo = jnp.zeros_like(k_hi)
@@ -553,13 +558,8 @@ def _magnitude(
     """``|init| rate ** p`` (or ``rate ** p``) at the parsed steps, in ``out_dtype``."""
     w = p.float_dtype.type
     hi, lo = exponent(st.n, st.frac, c if with_init else _no_init(c), p)
-    if p.float_dtype == np.float32:
-        narrow = np.dtype(out_dtype) != np.float32
-        val = exp2_64(hi, lo, round_to_odd=narrow)
-    else:  # float64: exp(hi) (1 + lo), scaled so that exp(hi) * lo cannot underflow
-        tiny = hi < w(-600.0)
-        y = jnp.exp(hi) * jnp.where(tiny, w(2.0**128), w(1))
-        val = jnp.where(jnp.isinf(y), y, y + y * lo) * jnp.where(tiny, w(2.0**-128), w(1))
+    narrow = np.dtype(out_dtype).itemsize < p.float_dtype.itemsize
+    val = exp2_64(hi, lo, round_to_odd=narrow)
     if st.posinf is not None:  # the limit p -> inf: 0 (decay) or inf (growth)
         limit = jnp.where(c.floor, w(0.0), w(np.inf))  # from the rate, not K (K is 0
         val = jnp.where(st.posinf & ~c.one, limit, val)  # when no step reaches a stair)
@@ -594,10 +594,6 @@ def _schedule_value(p, staircase, out_dtype, static, step, c, hyper):
 def _finish(st: _Step, c: Consts, p: _Prec, out_dtype: Any, init: Any, end_value: Any):
     val = _magnitude(st, c, p, out_dtype)
     mag = val
-    if p.float_dtype == np.float64:  # exp is not exact there: hold at exactly init
-        val = jnp.where(
-            st.hold | ~st.decayed, jnp.abs(jnp.asarray(init).astype(p.float_dtype)), val
-        )
     out = jnp.where(c.sign == 0, jnp.zeros((), p.float_dtype), val * c.sign).astype(out_dtype)
     clamped = None
     if end_value is not None:
@@ -651,7 +647,7 @@ def _schedule_value_jvp(p, staircase, out_dtype, static, primals, tangents):
     # step), so that reverse mode never multiplies an unused inf by a zero cotangent.
     coef: list[tuple[jax.Array, Any]] = [(rp, init_t), (d_rate, rate_t)]
     if not staircase:  # lr ln(rate)/d per step; d/d(decay_steps) = -lr ln(rate) p / d
-        slope = (c.k_hi + c.k_lo) * w.type(_LN2_64 if p.float_dtype == np.float32 else 1)
+        slope = (c.k_hi + c.k_lo) * w.type(_LN2_64)
         if st.posinf is not None:
             active = active & ~st.posinf
         d_step = jnp.where(active, lr * slope, fz)

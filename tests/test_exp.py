@@ -18,9 +18,11 @@ import mpmath
 import numpy as np
 import pytest
 
-from jax_expdecay._exp import exp2_64, tables
+from jax_expdecay._exp import F32, _split, exp2_64, tables
 
-T1, T2, T3 = tables().t1, tables().t2, tables().t3
+NEAR, T3 = tables().near, tables().t3
+T1 = (NEAR.view(np.int32) & np.int32(~0xFFF)).view(np.float32)
+T2 = NEAR - T1
 C1, C2, C3 = tables().c1, tables().c2, tables().c3
 
 mpmath.mp.prec = 160
@@ -224,11 +226,43 @@ def test_contraction_cannot_change_the_result(seed):
     # only observable change would come from inexact products feeding error-free sums.
     # We check the claim structurally: every product feeding a Fast2Sum is exact.
     t_hi, _ = _random_args(2000, seed=seed, lo=-3000, hi=3000)
-    from jax_expdecay import _exp
-
-    v1, v2 = (np.asarray(x) for x in jax.jit(_exp._split12)(t_hi - np.round(t_hi)))
+    v1, v2 = (np.asarray(x) for x in jax.jit(lambda x: _split(x, F32))(t_hi - np.round(t_hi)))
     for a in (v1, v2):
         for c in (C1, C2):
             prod32 = (a * c).astype(np.float64)
             prod64 = a.astype(np.float64) * np.float64(c)
             np.testing.assert_array_equal(prod32, prod64)
+
+
+def test_float64_tables_and_values(x64):
+    """The float64 variant (x64 outputs): tables to ~2^-100, values correctly rounded."""
+    tab = tables(np.float64)
+    for j in range(64):
+        exact = mpmath.power(2, mpmath.mpf(j) / 64)
+        total = mpmath.mpf(float(tab.near[j])) + mpmath.mpf(float(tab.t3[j]))
+        assert abs(total - exact) / exact < mpmath.mpf(2) ** -100
+    c = mpmath.log(2) / 64
+    total = sum(mpmath.mpf(float(x)) for x in (tab.c1, tab.c2, tab.c3))
+    assert abs(total - c) / c < mpmath.mpf(2) ** -100
+    assert _sig_bits64(tab.c1) <= 26 and _sig_bits64(tab.c2) <= 26
+    rng = np.random.default_rng(9)
+    t_hi = rng.uniform(-64 * 1000, 64 * 1000, 3000)
+    t_lo = rng.uniform(-0.5, 0.5, 3000) * np.spacing(np.abs(t_hi))
+    got = np.asarray(jax.jit(exp2_64)(jnp.asarray(t_hi), jnp.asarray(t_lo)))
+    mpmath.mp.prec = 200
+    try:
+        for h, lo, g in zip(t_hi, t_lo, got, strict=True):
+            v = mpmath.power(2, (mpmath.mpf(float(h)) + mpmath.mpf(float(lo))) / 64)
+            assert g == float(v), (h, lo, g, float(v))  # mpmath rounds to nearest
+    finally:
+        mpmath.mp.prec = 160
+
+
+def _sig_bits64(x) -> int:
+    m = Fraction(float(x))
+    while m.denominator != 1:
+        m *= 2
+    n = abs(m.numerator)
+    while n % 2 == 0:
+        n //= 2
+    return n.bit_length()
