@@ -173,7 +173,7 @@ def exp2_64_parts(t_hi: jax.Array, t_lo: jax.Array) -> tuple[jax.Array, jax.Arra
     sp = _spec(t_hi.dtype)
     w = sp.float_dtype.type
     tab = tables(sp.float_dtype)
-    C1, C2, C3, C12 = tab.c1, tab.c2, tab.c3, tab.c12  # noqa: N806 (the argument's names)
+    C1, C2, C3, C12 = tab.c1, tab.c2, tab.c3, tab.c12  # the names of the argument
     clamped = jnp.abs(t_hi) > w(sp.clamp)
     t_hi = jnp.clip(t_hi, w(-sp.clamp), w(sp.clamp))
     t_lo = jnp.where(clamped, w(0), t_lo)
