@@ -107,7 +107,7 @@ def _spec(dtype: Any) -> _Spec:
     return F64 if np.dtype(dtype) == np.float64 else F32
 
 
-def _round_bits(x: decimal.Decimal, bits: int, dt: np.dtype) -> np.generic:
+def _round_bits(x: decimal.Decimal, bits: int, dt: np.dtype) -> Any:
     """``x`` rounded to ``bits`` significant bits, as a float of ``dt``."""
     m, e = math.frexp(float(x))
     return dt.type(math.ldexp(round(m * 2**bits), e - bits))
@@ -118,10 +118,10 @@ class Tables(NamedTuple):
 
     near: np.ndarray  # the float nearest 2^(j/64), j = 0..63
     t3: np.ndarray  # the float nearest 2^(j/64) - near
-    c1: np.generic  # ln2/64 = c1 + c2 + c3, c1 and c2 short enough for exact products
-    c2: np.generic
-    c3: np.generic
-    c12: np.generic  # fl(c1 + c2)
+    c1: Any  # ln2/64 = c1 + c2 + c3 (numpy scalars), c1 and c2 short enough for exact products
+    c2: Any
+    c3: Any
+    c12: Any  # fl(c1 + c2)
 
 
 @functools.cache
