@@ -81,7 +81,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.core import Tracer
 
-from ._exp import exp2_64
+from ._exp import _fast_two_sum, exp2_64
 
 _CTX = decimal.Context(prec=60)
 
@@ -243,12 +243,6 @@ def _two_sum(a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
     s = jax.lax.optimization_barrier(a + b)
     bb = s - a
     return s, (a - (s - bb)) + (b - bb)
-
-
-def _fast_two_sum(a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
-    # Dekker's Fast2Sum: exact when exponent(a) >= exponent(b) or a == 0.
-    s = jax.lax.optimization_barrier(a + b)
-    return s, b - (s - a)
 
 
 def _limbs(n: jax.Array, p: _Prec) -> tuple[jax.Array, jax.Array, jax.Array]:
