@@ -73,16 +73,16 @@ enough to be flushed (below 2^-126), contributes less than 2^-120 to a result ne
 
 from __future__ import annotations
 
-import decimal
 import functools
 import math
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-_CTX = decimal.Context(prec=50)
+if TYPE_CHECKING:
+    import decimal
 
 
 class _Spec(NamedTuple):
@@ -129,16 +129,19 @@ def tables(dtype: Any = np.float32) -> Tables:
     """The tables of a precision, generated from 50-digit ``decimal`` (and checked by the
     tests): ``2^(j/64) = near + t3`` to twice the precision, ``ln2/64 = c1 + c2 + c3``
     with ``c1``, ``c2`` of 12 (float32) or 26 (float64) significant bits."""
+    import decimal  # here, not at import: ~7 ms
+
+    ctx = decimal.Context(prec=50)
     sp = _spec(dtype)
     dt = sp.float_dtype
     near, t3 = [], []
     for j in range(64):
-        exact = _CTX.power(decimal.Decimal(2), _CTX.divide(decimal.Decimal(j), 64))
+        exact = ctx.power(decimal.Decimal(2), ctx.divide(decimal.Decimal(j), 64))
         n = dt.type(float(exact))
         near.append(n)
         t3.append(dt.type(float(exact - decimal.Decimal(float(n)))))
     short = sp.mant + 1 - sp.cut
-    c = _CTX.divide(_CTX.ln(decimal.Decimal(2)), 64)
+    c = ctx.divide(ctx.ln(decimal.Decimal(2)), 64)
     c1 = _round_bits(c, short, dt)
     rest = c - decimal.Decimal(float(c1))
     c2 = _round_bits(rest, short, dt)

@@ -72,9 +72,8 @@ saturating at ``2^32 - 256``/``2^64 - 2048``; ``+inf`` gives the limit) and
 
 from __future__ import annotations
 
-import decimal
 import functools
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -83,7 +82,16 @@ from jax.core import Tracer
 
 from ._exp import _fast_two_sum, exp2_64
 
-_CTX = decimal.Context(prec=60)
+if TYPE_CHECKING:
+    import decimal
+
+
+@functools.cache
+def _ctx() -> decimal.Context:
+    """60-digit ``decimal`` (imported on first use, not at import: ~7 ms)."""
+    import decimal
+
+    return decimal.Context(prec=60)
 
 
 class Consts(NamedTuple):
@@ -152,23 +160,28 @@ def _host32(init: np.ndarray, d: np.ndarray, rate: np.ndarray, staircase: bool) 
 
 
 def _dec(x: Any) -> decimal.Decimal:
+    import decimal
+
     return decimal.Decimal(int(x)) if isinstance(x, int | np.integer) else decimal.Decimal(float(x))
 
 
 def _host64_scalar(init: Any, d: int, rate: Any, staircase: bool) -> tuple[Any, ...]:
+    import decimal
+
+    ctx = _ctx()
     init_d, rate_d = _dec(init), _dec(rate)
-    scale = _CTX.divide(64, _CTX.ln(decimal.Decimal(2)))  # natural log -> 64 log2
-    a = _CTX.multiply(_CTX.ln(abs(init_d)), scale) if init_d != 0 else decimal.Decimal(0)
-    k = _CTX.multiply(_CTX.ln(rate_d), scale) if rate_d != 0 else decimal.Decimal(0)
+    scale = ctx.divide(64, ctx.ln(decimal.Decimal(2)))  # natural log -> 64 log2
+    a = ctx.multiply(ctx.ln(abs(init_d)), scale) if init_d != 0 else decimal.Decimal(0)
+    k = ctx.multiply(ctx.ln(rate_d), scale) if rate_d != 0 else decimal.Decimal(0)
     if staircase:
         if d > P64.umax:
             k = decimal.Decimal(0)
     else:
-        k = _CTX.divide(k, decimal.Decimal(int(d)))
+        k = ctx.divide(k, decimal.Decimal(int(d)))
     out = []
     for x in (a, k):
         hi = float(x)
-        out += [hi, float(_CTX.subtract(x, decimal.Decimal(hi)))]
+        out += [hi, float(ctx.subtract(x, decimal.Decimal(hi)))]
     return tuple(out)
 
 
@@ -311,27 +324,37 @@ def _beyond(x: Any, p: _Prec) -> jax.Array:
     return jnp.zeros(x.shape, bool)
 
 
-_LN2_64 = float(_CTX.divide(_CTX.ln(decimal.Decimal(2)), 64))
+_LN2_64 = 0.010830424696249146  # ln(2)/64 as a float64 (tests regenerate it)
 
 
 def _df_const(x: decimal.Decimal) -> tuple[np.float32, np.float32]:
+    import decimal
+
     hi = np.float32(float(x))
     return hi, np.float32(float(x - decimal.Decimal(float(hi))))
 
 
-_D64 = _df_const(_CTX.divide(64, _CTX.ln(decimal.Decimal(2))))  # 64 / ln 2
-_THIRD = _df_const(_CTX.divide(1, 3))
+@functools.cache
+def _log_consts() -> tuple[tuple[np.float32, np.float32], tuple[np.float32, np.float32]]:
+    """64/ln2 and 1/3 as float32 pairs."""
+    import decimal
+
+    ctx = _ctx()
+    return _df_const(ctx.divide(64, ctx.ln(decimal.Decimal(2)))), _df_const(ctx.divide(1, 3))
 
 
 def _log_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For ``j = -76..106``: ``r_j`` ~ ``1 / (1 + j/256)`` with 10 significant bits
     (``r_0 = 1``), and ``-64 log2 r_j`` as a float32 pair (50-digit ``decimal``)."""
+    import decimal
+
+    ctx = _ctx()
     r, hi, lo = [], [], []
     for j in range(-76, 107):
         c = 1 + j / 256
         m, e = np.frexp(1 / c)
         rj = float(np.ldexp(np.round(m * 2**10), e - 10))
-        lj = -64 * _CTX.divide(_CTX.ln(decimal.Decimal(rj)), _CTX.ln(decimal.Decimal(2)))
+        lj = -64 * ctx.divide(ctx.ln(decimal.Decimal(rj)), ctx.ln(decimal.Decimal(2)))
         h, lo_ = _df_const(lj)
         r.append(rj)
         hi.append(h)
@@ -382,10 +405,11 @@ def _device_log2_64(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     z = _two_sum(m1 * rj - f32(1), m2 * rj)  # exact: Sterbenz, then TwoSum
     zh = z[0]
     tail = zh * zh * (f32(-0.25) + zh * (f32(0.2) + zh * f32(-1 / 6)))
-    q = _df_add((f32(-0.5), f32(0)), _df_mul(z, _THIRD))
+    d64, third = _log_consts()
+    q = _df_add((f32(-0.5), f32(0)), _df_mul(z, third))
     q = _df_add(q, (tail, f32(0)))
     log1p = _df_add(z, _df_mul(_df_mul(z, z), q))
-    y = _df_mul(log1p, _D64)
+    y = _df_mul(log1p, d64)
     table = (jnp.take(log_hi, j, mode="clip"), jnp.take(log_lo, j, mode="clip"))
     y = _df_add(table, y)
     return _df_add(((e * 64).astype(f32), f32(0)), y)

@@ -257,3 +257,9 @@ def test_float64_tables_and_values(x64):
     finally:
         mpmath.mp.prec = 160
 
+
+
+def test_checked_in_constant_regenerates():
+    from jax_expdecay import _numerics
+
+    assert _numerics._LN2_64 == float(mpmath.log(2) / 64)
