@@ -324,7 +324,7 @@ def _beyond(x: Any, p: _Prec) -> jax.Array:
     return jnp.zeros(x.shape, bool)
 
 
-_LN2_64 = 0.010830424696249146  # ln(2)/64 as a float64 (tests regenerate it)
+_LN2_64 = 0.010830424696249145  # ln(2)/64 as a float64 (tests regenerate it)
 
 
 def _df_const(x: decimal.Decimal) -> tuple[np.float32, np.float32]:
