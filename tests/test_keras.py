@@ -147,10 +147,13 @@ def test_grid_size(points):
     print(f"\nkeras parity grid: {len(configs)} configs x {len(points) // 2} (config, step) pairs")
 
 
-def test_ours_within_2_ulp_everywhere(points):
-    errs = [ulp_error(pt.ours, pt.exact, np.float32) for pt in points]
-    worst = max(range(len(points)), key=lambda i: errs[i])
-    assert errs[worst] <= 2.0, (points[worst], errs[worst])
+def test_ours_nearest_float32_everywhere(points):
+    normal = [pt for pt in points if _normal(pt)]
+    errs = [ulp_error(pt.ours, pt.exact, np.float32) for pt in normal]
+    worst = max(range(len(normal)), key=lambda i: errs[i])
+    rel = max(float(abs(mpmath.mpf(pt.ours) - pt.exact) / pt.exact) for pt in normal)
+    print(f"\nours on the keras grid: worst {errs[worst]:.4g} ulp, relative {rel:.3g}")
+    assert errs[worst] <= 0.5, (normal[worst], errs[worst])
 
 
 def test_keras_error_within_its_float32_bound(points):
