@@ -258,7 +258,6 @@ def test_float64_tables_and_values(x64):
         mpmath.mp.prec = 160
 
 
-
 def test_checked_in_constant_regenerates():
     from jax_expdecay import _numerics
 
