@@ -606,13 +606,13 @@ class _Static:
 def _schedule_value(p, staircase, out_dtype, static, step, c, hyper):
     c = static.c if static is not None else c
     st = _parse_step(step, c, p, staircase)
-    return _finish(st, c, p, out_dtype, hyper.init, hyper.end_value)[0]
+    return _finish(st, c, p, out_dtype, hyper.end_value)[0]
 
 
-def _finish(st: _Step, c: Consts, p: _Prec, out_dtype: Any, init: Any, end_value: Any):
-    val = _magnitude(st, c, p, out_dtype)
-    mag = val
-    out = jnp.where(c.sign == 0, jnp.zeros((), p.float_dtype), val * c.sign).astype(out_dtype)
+def _finish(st: _Step, c: Consts, p: _Prec, out_dtype: Any, end_value: Any):
+    """``sign * magnitude``, then ``end_value`` and NaN: (value, magnitude, clamped)."""
+    mag = _magnitude(st, c, p, out_dtype)
+    out = jnp.where(c.sign == 0, jnp.zeros((), p.float_dtype), mag * c.sign).astype(out_dtype)
     clamped = None
     if end_value is not None:
         ev = jnp.asarray(end_value).astype(out_dtype)
@@ -638,10 +638,10 @@ def _schedule_value_jvp(p, staircase, out_dtype, static, primals, tangents):
     step, c, hyper = primals
     step_t, _, hyper_t = tangents
     c = static.c if static is not None else c
-    init, rate, end_value = hyper.init, hyper.rate, hyper.end_value
+    rate, end_value = hyper.rate, hyper.end_value
     init_t, rate_t, ev_t = hyper_t.init, hyper_t.rate, hyper_t.end_value
     st = _parse_step(step, c, p, staircase)
-    out, mag, clamped = _finish(st, c, p, out_dtype, init, end_value)
+    out, mag, clamped = _finish(st, c, p, out_dtype, end_value)
     w = p.float_dtype
     fz = jnp.zeros((), w)
     active = st.decayed & ~c.zero
