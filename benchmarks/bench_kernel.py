@@ -37,13 +37,16 @@ def _median_times(fns: dict, rounds: int) -> dict[str, float]:
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
-def bench_arrays(log2n: int, rounds: int) -> None:
+def bench_arrays(log2n: int, rounds: int, echo: bool = True) -> dict[tuple[str, str], float]:
+    """Seconds per call (median) of each (mode, contender); printed when echo."""
     n = 2**log2n
+    out: dict[tuple[str, str], float] = {}
     steps = jnp.asarray(np.random.default_rng(0).integers(0, 2**31 - 1, n, dtype=np.int32))
     init, d, rate = 0.1, 1000, 0.96
     c = np.float32(np.log(rate) / d)
-    print(f"# {n} int32 steps, jit, {jax.devices()[0].platform}, median of {rounds} rounds")
-    print(f"{'mode':<11} {'contender':<9} {'ms':>8} {'ns/elem':>8} {'x bare':>7}")
+    if echo:
+        print(f"# {n} int32 steps, jit, {jax.devices()[0].platform}, median of {rounds} rounds")
+        print(f"{'mode':<11} {'contender':<9} {'ms':>8} {'ns/elem':>8} {'x bare':>7}")
     for staircase in (False, True):
         ours = jax_expdecay.exponential_decay(init, d, rate, staircase)
         bare = jax.jit(lambda s: jnp.float32(init) * jnp.exp(s.astype(jnp.float32) * c))
@@ -61,10 +64,14 @@ def bench_arrays(log2n: int, rounds: int) -> None:
         )
         mode = "staircase" if staircase else "continuous"
         for k, v in med.items():
-            print(f"{mode:<11} {k:<9} {v * 1e3:8.2f} {v / n * 1e9:8.3f} {v / med['bare']:7.2f}")
+            out[mode, k] = v
+            if echo:
+                print(f"{mode:<11} {k:<9} {v * 1e3:8.2f} {v / n * 1e9:8.3f} {v / med['bare']:7.2f}")
+    return out
 
 
-def bench_training(rounds: int) -> None:
+def bench_training(rounds: int, echo: bool = True) -> dict[str, tuple[float, float]]:
+    """Per-update seconds (constant rate, our schedule) for sgd and adam."""
     key = jax.random.PRNGKey(0)
     k1, k2, k3 = jax.random.split(key, 3)
     params = {
@@ -79,8 +86,10 @@ def bench_training(rounds: int) -> None:
         return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
     sched = jax_expdecay.exponential_decay(1e-2, 100, 0.96, staircase=True)
-    print("\n# one jitted optimizer update of a 64-128-10 MLP on 256 examples (scalar step)")
-    print(f"{'optimizer':<9} {'const us':>9} {'sched us':>9} {'ratio':>6}")
+    out: dict[str, tuple[float, float]] = {}
+    if echo:
+        print("\n# one jitted optimizer update of a 64-128-10 MLP on 256 examples (scalar step)")
+        print(f"{'optimizer':<9} {'const us':>9} {'sched us':>9} {'ratio':>6}")
     for name, make in (("sgd", optax.sgd), ("adam", optax.adam)):
         fns = {}
         for label, lr in (("const", 1e-2), ("sched", sched)):
@@ -101,10 +110,13 @@ def bench_training(rounds: int) -> None:
 
             fns[label] = run
         med = _median_times(fns, rounds)
-        print(
-            f"{name:<9} {med['const'] / 20 * 1e6:9.1f} {med['sched'] / 20 * 1e6:9.1f} "
-            f"{med['sched'] / med['const']:6.3f}"
-        )
+        out[name] = (med["const"] / 20, med["sched"] / 20)
+        if echo:
+            print(
+                f"{name:<9} {med['const'] / 20 * 1e6:9.1f} {med['sched'] / 20 * 1e6:9.1f} "
+                f"{med['sched'] / med['const']:6.3f}"
+            )
+    return out
 
 
 def main() -> None:

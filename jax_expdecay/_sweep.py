@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, overload
 
+import jax.numpy as jnp
 import numpy as np
 
 from ._config import ExponentialDecayConfig, _is_tracer
@@ -16,20 +17,37 @@ _FLOATS = ("initial_learning_rate", "decay_rate", "end_value")
 _INTS = ("decay_steps", "transition_begin")
 
 
+# Our own promotion rule for typed float fields, independent of numpy's and ml_dtypes'
+# (ml_dtypes 0.7 made numpy promote bfloat16 with float16 to float32, earlier versions
+# raised). The result is always the dtype of one of the given values, the widest on the
+# chains bfloat16 < float32 < float64 and float16 < float32 < float64. When the widest
+# is not unique (bfloat16 and float16, nothing wider) it is an error: float32 (JAX's
+# join) would be a dtype no config asked for.
+_RANK = {
+    np.dtype(jnp.bfloat16): 0,
+    np.dtype(np.float16): 0,
+    np.dtype(np.float32): 1,
+    np.dtype(np.float64): 2,
+}
+
+
 def _common_dtype(field: str, values: list[Any]) -> np.dtype[Any]:
     """float64, or the common dtype when every value is a typed numpy scalar."""
-    typed = [v.dtype for v in values if isinstance(v, np.generic | np.ndarray)]
+    typed = [np.dtype(v.dtype) for v in values if isinstance(v, np.generic | np.ndarray)]
     if not typed or len(typed) != len(values):
         return np.dtype(np.float64)
-    try:
-        return np.result_type(*typed)  # e.g. every initial_learning_rate a np.float32
-    except TypeError:  # numpy's DTypePromotionError: bfloat16 with float16
-        i = next(i for i, t in enumerate(typed) if t != typed[0])
+    widest = max(typed, key=_RANK.__getitem__)  # e.g. every init a np.float32: float32
+    clash = next(
+        (i for i, t in enumerate(typed) if _RANK[t] == _RANK[widest] and t != widest), None
+    )
+    if clash is not None:
+        i0 = typed.index(widest)
         raise TypeError(
-            f"stack(): {field} has dtypes {typed[0]} (element 0) and {typed[i]} "
-            f"(element {i}), which have no common dtype; give every config the same "
+            f"stack(): {field} has dtypes {typed[i0]} (element {i0}) and {typed[clash]} "
+            f"(element {clash}), which have no common dtype; give every config the same "
             f"dtype first, e.g. cfg.replace({field}=np.float32(cfg.{field}))"
-        ) from None
+        )
+    return widest
 
 
 def stack(configs: Sequence[ExponentialDecayConfig]) -> ExponentialDecayConfig:
@@ -54,7 +72,10 @@ def stack(configs: Sequence[ExponentialDecayConfig]) -> ExponentialDecayConfig:
       ValueError: an empty list, mixed ``staircase``/``name``/``end_value`` presence, or a
         config that is already a batch.
       TypeError: an element that is not an :class:`ExponentialDecayConfig`, or typed
-        values with no common dtype (bfloat16 and float16: cast them to one first).
+        values with no common dtype: bfloat16 with float16 (cast them to one first).
+        The rule is ours, the same with every numpy/ml_dtypes version: the widest dtype
+        given (float16 or bfloat16 with float32 gives float32, anything with float64
+        gives float64), an error when that is not unique.
 
     Examples:
       >>> import jax
