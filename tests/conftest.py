@@ -25,3 +25,15 @@ def x64():
         yield
     finally:
         jax.config.update("jax_enable_x64", prev)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``long`` run only with JAX_EXPDECAY_LONG=1 (see tests/budget.py)."""
+    from budget import LONG
+
+    if LONG:
+        return
+    skip = pytest.mark.skip(reason="a long run: set JAX_EXPDECAY_LONG=1")
+    for item in items:
+        if "long" in item.keywords:
+            item.add_marker(skip)

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
 import pytest
+from budget import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax.experimental import checkify
@@ -512,7 +513,7 @@ def test_item22_dict_round_trip_keeps_untyped_configs_and_documents_typed_ones()
 # the field, or stored normalised (floats as floats, steps as int64) and evaluated to
 # exactly the (clipped) initial rate at step 0.
 # -------------------------------------------------------------------------------------
-FUZZ_EXAMPLES = 400
+FUZZ_EXAMPLES = examples(150, 1600)  # short slice in CI; JAX_EXPDECAY_LONG=1: long
 _DTYPES = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint32, np.uint64, np.float16,
            np.float32, np.float64, jnp.bfloat16, ml_dtypes.float8_e4m3fn, ml_dtypes.int4,
            np.complex64, np.bool_, np.longdouble]  # fmt: skip

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import mpmath
 import numpy as np
 import pytest
+from budget import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import exact_lr
@@ -207,8 +208,8 @@ def test_gradients_against_mpmath(staircase):
 
 # -- fuzzing ----------------------------------------------------------------------------
 STEP_DTYPES = (np.int32, np.uint32, np.int16, np.float32, np.float16)
-# CI runs a few hundred examples; JAX_EXPDECAY_FUZZ=3000 (say) runs the long fuzz.
-FUZZ = int(os.environ.get("JAX_EXPDECAY_FUZZ", "150"))
+# CI runs a short slice; JAX_EXPDECAY_LONG=1 runs 3000 (JAX_EXPDECAY_FUZZ=N sets any count).
+FUZZ = int(os.environ.get("JAX_EXPDECAY_FUZZ", examples(80, 3000)))
 
 
 @settings(max_examples=FUZZ, deadline=None, report_multiple_bugs=False)

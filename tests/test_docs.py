@@ -201,3 +201,56 @@ def test_cli_sample_output_is_real(name, command, shown, tmp_path):
     assert len(shown.split()) == len(real), f"{name}: stale sample; `{command}` prints:\n{printed}"
     bad = [(a, b) for a, b in zip(shown.split(), real, strict=True) if not _same_token(a, b)]
     assert not bad, f"{name} shows / CLI prints: {bad}"
+
+
+# -- what each page needs installed ------------------------------------------------------
+# The distribution that provides each importable top-level name used in the docs.
+_DIST = {"sklearn": "scikit-learn", "orbax": "orbax-checkpoint"}
+_RUNTIME = {"jax", "jaxlib", "numpy", "jax_expdecay"}
+_NEEDS = re.compile(r"^\*Needs:\* `pip install -e '\.\[(\w+)\]'`", re.M)
+_README_INSTALL = re.compile(r"^pip install -e '\.\[(\w+)\]'$", re.M)
+
+
+def _extras() -> dict[str, set[str]]:
+    import tomllib
+
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as fh:
+        extras = tomllib.load(fh)["project"]["optional-dependencies"]
+    return {
+        k: {re.split(r"[<>=!~\[ ;]", r, maxsplit=1)[0].lower() for r in v}
+        for k, v in extras.items()
+    }
+
+
+def _imported(name: str) -> set[str]:
+    import ast
+
+    mods: set[str] = set()
+    for code in (m[2] for m in MATCHES[name] if m[1] == "python"):
+        for node in ast.walk(ast.parse(code)):
+            if isinstance(node, ast.Import):
+                mods.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                mods.add(node.module.split(".")[0])
+    return {_DIST.get(m, m) for m in mods if m not in sys.stdlib_module_names} - _RUNTIME
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_each_page_names_an_extra_that_installs_its_imports(name):
+    """A reader who installs the extra a page names can run every block on that page."""
+    need = _imported(name)
+    found = (_README_INSTALL if name == "README.md" else _NEEDS).findall(TEXTS[name])
+    if not need:
+        assert not found or name == "README.md", f"{name} names an extra it does not need"
+        return
+    assert len(found) == 1, f"{name} imports {sorted(need)}: say which extra installs them"
+    extra = _extras()[found[0]]
+    assert need <= extra, f"{name}: [{found[0]}] lacks {sorted(need - extra)}"
+
+
+def test_extras_exist_for_every_page_and_the_test_extra_covers_them():
+    extras = _extras()
+    assert {"optax", "flax", "keras", "plot", "examples"} <= set(extras)
+    assert extras["examples"] <= extras["test"]  # CI runs every page with the test extra
+    for name in FILES:
+        assert _imported(name) <= extras["examples"], name

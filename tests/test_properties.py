@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from budget import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import exact_lr, ulps
@@ -17,11 +18,12 @@ import jax_expdecay
 from jax_expdecay import ExponentialDecayConfig, exponential_decay
 
 # Budgets (examples per test); the whole file runs in well under 30 s on 2 cores.
-ROUND_TRIP_EXAMPLES = 150
-MONOTONE_EXAMPLES = 200
-STAIR_EXAMPLES = 100
-TRANSFORM_EXAMPLES = 40
-FUZZ_EXAMPLES = 500
+# A short slice in CI, the long run with JAX_EXPDECAY_LONG=1 (tests/budget.py).
+ROUND_TRIP_EXAMPLES = examples(60, 600)
+MONOTONE_EXAMPLES = examples(60, 800)
+STAIR_EXAMPLES = examples(40, 400)
+TRANSFORM_EXAMPLES = examples(12, 160)
+FUZZ_EXAMPLES = examples(150, 2000)
 
 positive = st.floats(1e-6, 10.0, allow_nan=False, allow_infinity=False)
 rates = st.one_of(
