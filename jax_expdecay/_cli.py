@@ -217,8 +217,9 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument(
         "--compare-keras",
         action="store_true",
-        help="add Keras 3's value, the relative difference, the float32 ulp distance and "
-        "which of the two is nearer the exact value",
+        help="add Keras 3's value as its optimizers apply it in training (under jax.jit, "
+        "KERAS_BACKEND=jax), the relative difference, the float32 ulp distance, which of "
+        "the two is nearer the exact value, and Keras's eager value (a Python int step)",
     )
     return p
 
@@ -460,7 +461,19 @@ def _crossing_lines(crossings: list[_Crossing], which: str, last_step: int) -> l
     return lines
 
 
-def _keras_values(cfg: ExponentialDecayConfig, steps: list[int]) -> np.ndarray:
+def _keras_values(cfg: ExponentialDecayConfig, steps: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Keras 3's rate at each step, as its optimizers apply it in training and eagerly.
+
+    Training: Keras's JAX trainer updates inside ``jax.jit``, where the optimizer reads
+    ``learning_rate`` = ``schedule(iterations)`` with ``iterations`` an int32 array. That
+    is what ``_train`` reads back: the ``learning_rate`` of a real Keras optimizer, under
+    ``jit``, with its ``iterations`` set to the step (``keras.StatelessScope``, as the
+    trainer sets it). XLA compiles Keras's float32 ``step / decay_steps`` to a product
+    with the reciprocal, so it can land a stair late: ``(1.0, 41, 0.5, staircase)``
+    gives 1.0 at step 41 in training and 0.5 eagerly. (Checked against
+    ``train_on_batch`` with SGD: equal at all 655 steps tried, stair edges and random
+    int32 steps of five configs.) Eager: the schedule called on a Python int.
+    """
     os.environ.setdefault("KERAS_BACKEND", "jax")
     if cfg.transition_begin != 0 or cfg.end_value is not None:
         _fail("--compare-keras: Keras has no transition_begin/end_value; drop them to compare")
@@ -481,7 +494,22 @@ def _keras_values(cfg: ExponentialDecayConfig, steps: list[int]) -> np.ndarray:
         float(cfg.decay_rate),
         bool(cfg.staircase),
     )
-    return np.asarray([np.asarray(k(s)) for s in steps], np.float64)
+    eager = np.asarray([np.asarray(k(s)) for s in steps], np.float64)
+    if keras.backend.backend() != "jax":  # training values are read through jax.jit
+        _fail(
+            f"--compare-keras shows what Keras applies in training on the JAX backend; "
+            f"KERAS_BACKEND is {keras.backend.backend()!r}: run with KERAS_BACKEND=jax"
+        )
+    opt = keras.optimizers.SGD(learning_rate=k)
+    dtype = opt.iterations.dtype
+
+    @jax.jit
+    def _train(step: jax.Array) -> Any:
+        with keras.StatelessScope(state_mapping=[(opt.iterations, step)]):
+            return opt.learning_rate
+
+    train = np.asarray([np.asarray(_train(np.asarray(s, dtype))) for s in steps], np.float64)
+    return train, eager
 
 
 def _exact(cfg: ExponentialDecayConfig, step: int) -> decimal.Decimal:
@@ -600,7 +628,7 @@ def _json_number(v: Any) -> Any:
     return repr(v) if isinstance(v, float) and not math.isfinite(v) else v
 
 
-_F32_KEYS = ("learning_rate", "keras")
+_F32_KEYS = ("learning_rate", "keras", "keras_eager")
 
 
 def _run(argv: Sequence[str] | None) -> str:
@@ -624,16 +652,17 @@ def _run(argv: Sequence[str] | None) -> str:
     # last bit (XLA:CPU's vectorized exp), and a table should not depend on its neighbours.
     fn = jax.jit(exponential_decay(cfg))
     lr = [float(fn(np.int32(s))) for s in steps]
-    keras_lr = _keras_values(cfg, steps) if args.compare_keras else None
+    keras = _keras_values(cfg, steps) if args.compare_keras else None
     if args.plot:
         _plot(args.plot, cfg, steps, args.log_y)
     rows = []
     for i, (s, v) in enumerate(zip(steps, lr, strict=True)):
         row: dict[str, Any] = {"step": s, "learning_rate": v}
-        if keras_lr is not None:
-            k = float(keras_lr[i])
+        if keras is not None:
+            k = float(keras[0][i])
             exact = _exact(cfg, s)
-            row["keras"] = k
+            row["keras"] = k  # as Keras applies it in training
+            row["keras_eager"] = float(keras[1][i])
             row["difference"] = 0.0 if k == v else k - v  # (also for equal infinities)
             finite = v != 0 and math.isfinite(v) and math.isfinite(k)
             row["relative"] = 0.0 if k == v else ((k - v) / v if finite else None)
@@ -689,14 +718,18 @@ def _table(
     header = f"{'step':>12}  {'learning rate':>15}"
     if "keras" in rows[0]:
         header += f"  {'keras':>15}  {'(keras-ours)':>13}  {'f32 ulp':>10}  {'nearer':>7}"
-        header += f"\n{'':>12}  {'':>15}  {'':>15}  {'/ ours':>13}  {'':>10}  {'exact':>7}"
+        header += f"  {'keras':>15}"
+        header += (
+            f"\n{'':>12}  {'':>15}  {'in training':>15}  {'/ ours':>13}  {'':>10}  {'exact':>7}"
+        )
+        header += f"  {'eager':>15}"
     lines += [header, "-" * max(map(len, header.splitlines()))]
     for r in rows:
         line = f"{r['step']:>12}  {_f32(r['learning_rate']):>15}"
         if "keras" in r:
             rel = "-" if r["relative"] is None else f"{r['relative']:+.3g}"
             line += f"  {_f32(r['keras']):>15}  {rel:>13}  {r['ulp_float32']:>10.4g}"
-            line += f"  {r['nearer']:>7}"
+            line += f"  {r['nearer']:>7}  {_f32(r['keras_eager']):>15}"
         lines.append(line)
     lines += crossing_lines
     if plot:
