@@ -10,6 +10,7 @@ from ._crossing import first_step_below as first_step_below
 from ._keras import from_keras as from_keras
 from ._keras import to_keras as to_keras
 from ._optax_state import current_learning_rate as current_learning_rate
+from ._optax_state import set_schedule_step as set_schedule_step
 from ._schedule import ExponentialDecay as ExponentialDecay
 from ._schedule import exponential_decay as exponential_decay
 from ._serialization import deserialize as deserialize
@@ -57,6 +58,7 @@ __all__ = (
     "first_step_below",
     "from_keras",
     "serialize",
+    "set_schedule_step",
     "stack",
     "to_keras",
     "unstack",

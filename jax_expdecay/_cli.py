@@ -500,7 +500,7 @@ def _keras_values(cfg: ExponentialDecayConfig, steps: list[int]) -> tuple[np.nda
             f"--compare-keras shows what Keras applies in training on the JAX backend; "
             f"KERAS_BACKEND is {keras.backend.backend()!r}: run with KERAS_BACKEND=jax"
         )
-    opt = keras.optimizers.SGD(learning_rate=k)
+    opt: Any = keras.optimizers.SGD(learning_rate=k)  # pyright: ignore[reportArgumentType]
     dtype = opt.iterations.dtype
 
     @jax.jit
