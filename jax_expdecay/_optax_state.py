@@ -49,7 +49,7 @@ from jax.typing import ArrayLike
 
 __all__ = ["current_learning_rate", "set_schedule_step"]
 
-_S = TypeVar("_S")
+State = TypeVar("State")
 _SCHEDULE = "schedule"  # its counter is passed to a schedule: the step
 _OTHER = "other"  # a known counter that is not a schedule step
 _UNKNOWN = "unknown"
@@ -393,7 +393,7 @@ def current_learning_rate(schedule: Callable[[Any], Any], opt_state: Any) -> jax
     return jnp.asarray(schedule(_step(opt_state)))
 
 
-def set_schedule_step(opt_state: _S, step: ArrayLike) -> _S:
+def set_schedule_step(opt_state: State, step: ArrayLike) -> State:
     """Returns ``opt_state`` with only its schedule's step counter set to ``step``.
 
     For resuming: the next update then uses ``schedule(step)``, and nothing else
