@@ -28,8 +28,14 @@ from ._serialization import deserialize
 __all__ = ["main"]
 
 PROG = "jax-expdecay"
-# The demo shown when no schedule flag (and no --config) is given: the seed's example.
-SEED = {"initial_learning_rate": 0.1, "decay_steps": 100000, "decay_rate": 0.96, "staircase": True}
+# The demo shown when no schedule flag (and no --config) is given: the example in the
+# Keras documentation of ExponentialDecay.
+KERAS_EXAMPLE = {
+    "initial_learning_rate": 0.1,
+    "decay_steps": 100000,
+    "decay_rate": 0.96,
+    "staircase": True,
+}
 # Every other run uses the library's own defaults, read from the config class itself so
 # that the CLI cannot drift from exponential_decay(): staircase=False, transition_begin=0,
 # end_value=None, name="ExponentialDecay". The three required fields have no default.
@@ -74,14 +80,15 @@ def _whole(text: str) -> int:
 
 EPILOG = """\
 examples:
-  jax-expdecay                                   # the seed: 0.1 * 0.96 ** floor(step / 100000)
+  jax-expdecay                                   # the Keras documentation example:
+                                                 # 0.1 * 0.96 ** floor(step / 100000)
   jax-expdecay --initial-learning-rate 0.1 --decay-steps 1000 --decay-rate 0.5 --steps 0,500,1e3
   jax-expdecay --config keras_schedule.json --format json
   jax-expdecay --config schedule.json --start 0 --stop 2000000 --num 50 --log --format csv
   jax-expdecay --plot schedule.svg --log-y       # needs: pip install 'jax_expdecay[plot]'
   jax-expdecay --compare-keras                   # needs keras (KERAS_BACKEND=jax is used)
 
-defaults: with no schedule flag and no --config, the seed's demo above. Otherwise the
+defaults: with no schedule flag and no --config, the Keras documentation example above. Otherwise the
 schedule is built as exponential_decay() builds it: --initial-learning-rate,
 --decay-steps and --decay-rate are required (from flags or --config), and the other
 fields default as in exponential_decay(): --no-staircase, --transition-begin 0, no
@@ -125,8 +132,8 @@ def _parser() -> argparse.ArgumentParser:
             "Show, export and plot an exponential-decay learning-rate schedule\n"
             "(Keras's ExponentialDecay, computed exactly):\n"
             "  lr = initial_learning_rate * decay_rate ** ((step - transition_begin) / decay_steps)\n"
-            "with floor() of the exponent under --staircase. Without arguments: the seed's\n"
-            "example, 0.1 decayed by 0.96 every 100000 steps, staircase."
+            "with floor() of the exponent under --staircase. Without arguments: the Keras\n"
+            "documentation example, 0.1 decayed by 0.96 every 100000 steps, staircase."
         ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -140,26 +147,26 @@ def _parser() -> argparse.ArgumentParser:
         "--initial-learning-rate",
         type=float,
         metavar="X",
-        help="required (no default in exponential_decay); 0.1 in the seed's demo",
+        help="required (no default in exponential_decay); 0.1 in the Keras documentation example",
     )
     g.add_argument(
         "--decay-steps",
         type=_whole,
         metavar="N",
-        help="steps per decay period: required; 100000 in the seed's demo",
+        help="steps per decay period: required; 100000 in the Keras documentation example",
     )
     g.add_argument(
         "--decay-rate",
         type=float,
         metavar="R",
-        help="factor per decay period: required; 0.96 in the seed's demo",
+        help="factor per decay period: required; 0.96 in the Keras documentation example",
     )
     g.add_argument(
         "--staircase",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="floor the exponent: decay in stairs (default: off, as exponential_decay's "
-        "staircase=False; on in the seed's demo)",
+        "staircase=False; on in the Keras documentation example)",
     )
     g.add_argument(
         "--transition-begin",
@@ -277,8 +284,10 @@ def _read_config_file(path: str) -> str:
 
 
 def _load_config(args: argparse.Namespace) -> ExponentialDecayConfig:
-    # The seed's demo only when no schedule flag is given; else exponential_decay's rules.
-    fields: dict[str, Any] = dict(LIBRARY_DEFAULTS if _is_schedule_flag_given(args) else SEED)
+    # The Keras documentation example only when no schedule flag is given; else exponential_decay's rules.
+    fields: dict[str, Any] = dict(
+        LIBRARY_DEFAULTS if _is_schedule_flag_given(args) else KERAS_EXAMPLE
+    )
     if args.config is not None and args.config.lower().endswith(".keras"):
         from ._keras import from_keras  # a saved Keras model: its optimizer's schedule
 
@@ -303,7 +312,7 @@ def _load_config(args: argparse.Namespace) -> ExponentialDecayConfig:
         _fail(
             f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required: "
             f"exponential_decay() has no default for {'it' if len(missing) == 1 else 'them'} "
-            "(or give --config FILE; with no schedule flag at all, the seed's demo runs)"
+            "(or give --config FILE; with no schedule flag at all, the Keras documentation example runs)"
         )
     return ExponentialDecayConfig(**fields)
 

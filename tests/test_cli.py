@@ -439,13 +439,16 @@ def _help_text() -> str:
 
 def test_help_states_the_library_defaults():
     """--help names exponential_decay()'s default for each optional field, and those are
-    the factory's real defaults (not the seed's staircase=True)."""
+    the factory's real defaults (not the Keras documentation example's staircase=True)."""
     import inspect
 
     params = inspect.signature(exponential_decay).parameters
     text = _help_text()
     assert params["staircase"].default is False
-    assert "(default: off, as exponential_decay's staircase=False; on in the seed's demo)" in text
+    assert (
+        "(default: off, as exponential_decay's staircase=False; on in the Keras documentation example)"
+        in text
+    )
     assert params["transition_begin"].default == 0
     assert "hold the rate until step N (default: 0, as exponential_decay)" in text
     assert params["end_value"].default is None

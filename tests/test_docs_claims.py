@@ -83,3 +83,23 @@ def test_readme_row_for_optax_and_keras_negative_decay_rate():
 def test_site_description_claims_correct_rounding():
     text = _read("mkdocs.yml")
     assert "2 ulp" not in text and "nearest the exact value" in text
+
+
+def test_no_project_jargon_for_the_keras_documentation_example(capsys):
+    """ "the seed" was our jargon: users read "the Keras documentation example"."""
+    import glob
+    import re
+
+    from jax_expdecay._cli import main
+
+    assert main(["--help"]) == 0
+    texts = {"--help": capsys.readouterr().out}
+    names = ["README.md", "mkdocs.yml", "colab/jax_expdecay_demo.ipynb"]
+    names += [os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "docs", "*.md"))]
+    names += [
+        os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "jax_expdecay", "*.py"))
+    ]
+    texts.update({n: _read(n) for n in names})
+    jargon = re.compile(r"\bthe seed\b|\bseed's\b", re.IGNORECASE)
+    assert not {n: jargon.findall(t) for n, t in texts.items() if jargon.search(t)}
+    assert "the Keras\ndocumentation example" in texts["--help"]
