@@ -103,3 +103,41 @@ def test_no_project_jargon_for_the_keras_documentation_example(capsys):
     jargon = re.compile(r"\bthe seed\b|\bseed's\b", re.IGNORECASE)
     assert not {n: jargon.findall(t) for n, t in texts.items() if jargon.search(t)}
     assert "the Keras\ndocumentation example" in texts["--help"]
+
+
+def test_package_help_opens_with_an_overview_of_every_public_name():
+    """help(jax_expdecay) starts with a short page: what each piece is and where to read
+    more. (pydoc then lists every name in ``__all__`` in full; that part is pydoc's.)"""
+    import pydoc
+
+    import jax_expdecay
+
+    page = pydoc.render_doc(jax_expdecay, renderer=pydoc.plaintext)
+    head = page.split("PACKAGE CONTENTS")[0]
+    assert len(head.splitlines()) <= 40, len(head.splitlines())
+    for name in jax_expdecay.__all__:
+        if name != "__version__":
+            assert name in head, name
+    assert "Read more" in head and "--help" in head
+
+
+def test_public_objects_report_the_package_as_their_module():
+    import pickle
+    import pydoc
+    import typing
+
+    import jax_expdecay
+
+    for name in jax_expdecay.__all__:
+        if name == "__version__":
+            continue
+        obj = getattr(jax_expdecay, name)
+        assert obj.__module__ == "jax_expdecay", name
+        header = pydoc.render_doc(obj, renderer=pydoc.plaintext).splitlines()[0]
+        assert "jax_expdecay._" not in header, header
+    # the class still resolves its annotations, and pickles by its public path
+    hints = typing.get_type_hints(jax_expdecay.ExponentialDecayConfig)
+    assert hints["staircase"] is bool
+    sched = exponential_decay(0.1, 10, 0.5, staircase=True)
+    assert pickle.loads(pickle.dumps(sched)) == sched
+    assert b"jax_expdecay._" not in pickle.dumps(sched.config)
