@@ -60,6 +60,11 @@ def _as_package_member(*objects: object) -> None:
         if isinstance(obj, type) and own:
             hints = typing.get_type_hints(obj)
             obj.__annotations__ = {k: hints[k] for k in own}
+        if isinstance(obj, type):  # its methods too: doctest finds a class's examples
+            for member in vars(obj).values():  # only in methods of the class's module
+                func = getattr(member, "__func__", getattr(member, "fget", member))
+                if getattr(func, "__module__", None) == obj.__module__:
+                    func.__module__ = __name__
         obj.__module__ = __name__  # pyright: ignore[reportAttributeAccessIssue]
 
 

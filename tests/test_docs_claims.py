@@ -141,3 +141,30 @@ def test_public_objects_report_the_package_as_their_module():
     sched = exponential_decay(0.1, 10, 0.5, staircase=True)
     assert pickle.loads(pickle.dumps(sched)) == sched
     assert b"jax_expdecay._" not in pickle.dumps(sched.config)
+
+
+def test_doctest_still_finds_every_example_of_the_rehomed_objects():
+    """With ``__module__ = "jax_expdecay"``, doctest collects the public objects' examples
+    from the package, methods included (it skips objects it thinks are from elsewhere)."""
+    import doctest
+    import inspect
+
+    import jax_expdecay
+
+    found = {t.name for t in doctest.DocTestFinder().find(jax_expdecay) if t.examples}
+    want = set()
+    for name in jax_expdecay.__all__:
+        obj = getattr(jax_expdecay, name, None)
+        if ">>>" in (getattr(obj, "__doc__", None) or "") and name != "__version__":
+            want.add(f"jax_expdecay.{name}")
+        if inspect.isclass(obj):
+            for attr, member in vars(obj).items():
+                if not isinstance(member, (property, classmethod, staticmethod)) and not (
+                    inspect.isfunction(member)
+                ):
+                    continue  # field defaults (an int's docstring has examples)
+                doc = getattr(getattr(member, "__func__", member), "__doc__", None) or ""
+                if ">>>" in doc:
+                    want.add(f"jax_expdecay.{name}.{attr}")
+    assert "jax_expdecay.ExponentialDecay.get_config" in want
+    assert want <= found, sorted(want - found)
