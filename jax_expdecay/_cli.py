@@ -22,6 +22,7 @@ import numpy as np
 
 from ._config import _FIELDS, _REQUIRED_KEYS, ExponentialDecayConfig
 from ._crossing import _first_step_above, first_step_below
+from ._keras import _optimizer_parts
 from ._schedule import exponential_decay
 from ._serialization import deserialize
 
@@ -108,7 +109,40 @@ one line and exit 2.
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, exit 2, no usage dump
+        if message.startswith("unrecognized arguments: "):
+            message += _suggestions(message.removeprefix("unrecognized arguments: ").split())
         _fail(message)
+
+
+def _options() -> list[str]:
+    return [o for a in _parser()._actions for o in a.option_strings if o.startswith("--")]
+
+
+def _suggestions(unknown: list[str]) -> str:
+    """ "(did you mean --format?)" for each unknown option close to a real one."""
+    import difflib
+
+    known = _options()
+    hints = []
+    for arg in unknown:
+        if arg.startswith("--"):
+            close = difflib.get_close_matches(arg.split("=")[0], known, n=1, cutoff=0.75)
+            if close:
+                hints.append(f"{arg.split('=')[0]}: did you mean {close[0]}?")
+    return f" ({'; '.join(hints)})" if hints else ""
+
+
+def _dashes(argv: list[str]) -> list[str]:
+    """Keras's underscore spellings as our dashed options: ``--initial_learning_rate 0.1``
+    and ``--decay_steps=100`` are ``--initial-learning-rate``/``--decay-steps`` (no
+    option of ours has an underscore, so this renames nothing else)."""
+    out = []
+    for arg in argv:
+        if arg.startswith("--") and "_" in arg.split("=")[0]:
+            name, sep, value = arg.partition("=")
+            arg = name.replace("_", "-") + sep + value
+        out.append(arg)
+    return out
 
 
 class _Failure(Exception):
@@ -200,7 +234,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--num", type=_whole, metavar="N", help=f"points in the range (default 11, max {_MAX_NUM})"
     )
-    s.add_argument("--log", action="store_true", help="log-spaced range (from max(start, 1))")
+    s.add_argument(
+        "--log",
+        action="store_true",
+        help="log-spaced range, from --start (0 or no --start: from 1; a negative "
+        "--start is refused)",
+    )
     o = p.add_argument_group("output")
     o.add_argument(
         "--format", choices=("table", "json", "csv"), default="table", help="default: table"
@@ -288,11 +327,18 @@ def _load_config(args: argparse.Namespace) -> ExponentialDecayConfig:
     fields: dict[str, Any] = dict(
         LIBRARY_DEFAULTS if _is_schedule_flag_given(args) else KERAS_EXAMPLE
     )
+    args.saved_step = None
+    args.saved_step_note = None
     if args.config is not None and args.config.lower().endswith(".keras"):
         from ._keras import from_keras  # a saved Keras model: its optimizer's schedule
 
         try:
-            fields = from_keras(args.config).config.to_dict()
+            try:  # and the optimizer's step counter, read from model.weights.h5 (h5py)
+                sched, args.saved_step = from_keras(args.config, with_step=True)
+            except ImportError as e:  # no h5py: the schedule alone, and say why
+                sched = from_keras(args.config)
+                args.saved_step_note = f"the saved step is not shown: {e}"
+            fields = sched.config.to_dict()
         except OSError as e:
             _fail(f"cannot read --config {args.config!r}: {e.strerror or e}")
     elif args.config is not None:
@@ -302,7 +348,12 @@ def _load_config(args: argparse.Namespace) -> ExponentialDecayConfig:
             _fail(f"cannot read --config {args.config!r}: {e.strerror or e}")
         except (ValueError, RecursionError) as e:  # JSONDecodeError, bad UTF-8, huge ints
             _fail(f"--config {args.config!r} is not valid JSON: {e}")
-        fields = deserialize(data).config.to_dict()
+        if isinstance(data, dict) and ("compile_config" in data or _optimizer_parts(data, "")):
+            from ._keras import from_keras  # a Keras optimizer's or model's config
+
+            fields = from_keras(data).config.to_dict()
+        else:
+            fields = deserialize(data).config.to_dict()
     for f in _FIELDS:
         value = getattr(args, f)
         if value is not None:
@@ -362,6 +413,11 @@ def _steps(args: argparse.Namespace, cfg: ExponentialDecayConfig) -> list[int]:
         if not 1 <= num <= _MAX_NUM:
             _fail(f"--num must be between 1 and {_MAX_NUM}, got {num}")
         if args.log:
+            if args.start is not None and args.start < 0:
+                _fail(
+                    f"--log needs --start >= 0 (a log-spaced range starts at step 1, or at "
+                    f"--start if larger), got {args.start}; list negative steps with --steps"
+                )
             if stop < 1:
                 _fail(f"--log needs --stop >= 1, got {stop}")
             grid = np.geomspace(max(start, 1), stop, num)
@@ -461,12 +517,14 @@ def _crossing_lines(crossings: list[_Crossing], which: str, last_step: int) -> l
         head = f"first step at which the rate is {direction} each threshold:"
         items = [(f"{sym[c[2]]} {c[0]}", c[3]) for c in crossings]
     lines = ["", head]
-    shown = items[:12]
+    shown = items if which == "all" else items[:12]
     width = max(len(label) for label, _ in shown)
     for label, step in shown:
         lines.append(f"  {label:>{width}}  " + ("never" if step is None else f"at step {step}"))
     if len(items) > len(shown):
-        lines.append(f"  ... {len(items) - len(shown)} more (--format json lists all)")
+        lines.append(
+            f"  ... {len(items) - len(shown)} more (--crossings all or --format json list all)"
+        )
     return lines
 
 
@@ -642,12 +700,19 @@ _F32_KEYS = ("learning_rate", "keras", "keras_eager")
 
 def _run(argv: Sequence[str] | None) -> str:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(_fix_negative_values(argv))
+    args = _parser().parse_args(_fix_negative_values(_dashes(argv)))
     try:
         cfg = _load_config(args)
     except (TypeError, ValueError) as e:
         _fail(str(e))
     steps = _steps(args, cfg)
+    explicit = (
+        args.steps is not None
+        or args.log
+        or any(a is not None for a in (args.start, args.stop, args.num))
+    )
+    if args.saved_step is not None and not explicit:
+        steps = sorted({*steps, args.saved_step})
     if min(steps) < -(2**31) or max(steps) > _INT32_MAX:
         _fail(f"steps must fit in int32 (optax's step counter), got {min(steps)}..{max(steps)}")
     if args.plot:
@@ -680,9 +745,11 @@ def _run(argv: Sequence[str] | None) -> str:
             row["nearer"] = _nearer(v, k, exact)
         rows.append(row)
     if args.format == "json":
+        saved = {} if args.saved_step is None else {"saved_step": args.saved_step}
         return json.dumps(
             {
                 "config": cfg.to_dict(),
+                **saved,
                 "rows": [
                     {k: _json_f32(v) if k in _F32_KEYS else _json_number(v) for k, v in r.items()}
                     for r in rows
@@ -707,7 +774,20 @@ def _run(argv: Sequence[str] | None) -> str:
                 }
             )
         return buf.getvalue().rstrip("\n")
-    return _table(cfg, rows, _crossing_lines(crossings, args.crossings, max(steps)), args.plot)
+    saved = []
+    if args.saved_step is not None:
+        saved = [
+            f"{args.config}: the optimizer has made {args.saved_step} updates; the next "
+            f"uses the rate at step {args.saved_step} (in the table), "
+            f"{_f32(lr[steps.index(args.saved_step)])}"
+            if args.saved_step in steps
+            else f"{args.config}: the optimizer has made {args.saved_step} updates; the "
+            f"next uses the rate at step {args.saved_step}"
+        ]
+    elif args.saved_step_note:
+        saved = [f"{args.config}: {args.saved_step_note}"]
+    table = _table(cfg, rows, _crossing_lines(crossings, args.crossings, max(steps)), args.plot)
+    return "\n".join([*saved, table]) if saved else table
 
 
 def _table(
