@@ -128,10 +128,14 @@ def _host_step(step: Any) -> Any:
         ok = (f32.astype(np.float64) == arr) | np.isnan(arr)
         if ok.all():
             return f32
+        bad = float(arr[~ok].flat[0])
+        with np.errstate(over="ignore"):
+            rounded = float(np.float32(bad))
         raise ValueError(
-            f"step {arr[~ok].flat[0]!r} (in {_brief(step)}) is not exactly representable "
-            "with jax_enable_x64 off: pass whole-number steps below 2**32 (exact), "
-            "np.float32 steps to accept float32 rounding, or enable x64"
+            f"step {bad!r} (in {_brief(step)}) is not a float32 number: with "
+            "jax_enable_x64 off, a float step must be a whole number below 2**32 or a "
+            f"value float32 holds exactly (1.5 is, 0.1 is not); float32 would round it to "
+            f"{rounded!r}: pass np.float32 steps to accept that rounding, or enable x64"
         )
     return _narrow_ints(arr, step)
 

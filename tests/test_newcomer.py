@@ -173,3 +173,28 @@ def test_cli_config_with_a_hostile_optimizer_json(tmp_path, capsys):
     path.write_text(json.dumps({"class_name": 10**40, "config": {"learning_rate": 0.1}}))
     assert main(["--config", str(path)]) == 2
     assert "class_name must be a string, got 10000000000" in capsys.readouterr().err
+
+
+def test_float_step_rule_is_the_stated_one():
+    """x64 off: a Python float step is accepted iff it is a whole number below 2**32 or a
+    number float32 holds exactly; the error states that rule and float32's rounding."""
+    import jax
+    import numpy as np
+
+    if jax.config.jax_enable_x64:  # pyright: ignore[reportAttributeAccessIssue]
+        pytest.skip("the rule is for x64 off")
+    sched = exponential_decay(1.0, 10, 0.5)
+    rng = np.random.default_rng(0)
+    candidates = [0.1, 1.5, 0.25, 1e6, 2.0**32 - 1, 3.0000001, 1 / 3, 7.75, 1e-3]
+    candidates += list(rng.uniform(0, 100, 50)) + list(np.float32(rng.uniform(0, 100, 50)))
+    for x in map(float, candidates):
+        ok = (x == int(x) and x < 2**32) or float(np.float32(x)) == x
+        if ok:
+            assert np.isfinite(float(sched(x))), x
+        else:
+            with pytest.raises(ValueError) as info:
+                sched(x)
+            msg = str(info.value)
+            assert f"step {x!r}" in msg and "a value float32 holds exactly" in msg
+            assert f"float32 would round it to {float(np.float32(x))!r}" in msg
+    assert float(sched(np.float32(0.1))) == float(sched(float(np.float32(0.1))))
