@@ -22,14 +22,21 @@ import numpy as np
 
 from ._config import _FIELDS, _REQUIRED_KEYS, ExponentialDecayConfig
 from ._crossing import _first_step_above, first_step_below
+from ._keras import _optimizer_parts
 from ._schedule import exponential_decay
 from ._serialization import deserialize
 
 __all__ = ["main"]
 
 PROG = "jax-expdecay"
-# The demo shown when no schedule flag (and no --config) is given: the seed's example.
-SEED = {"initial_learning_rate": 0.1, "decay_steps": 100000, "decay_rate": 0.96, "staircase": True}
+# The demo shown when no schedule flag (and no --config) is given: the example in the
+# Keras documentation of ExponentialDecay.
+KERAS_EXAMPLE = {
+    "initial_learning_rate": 0.1,
+    "decay_steps": 100000,
+    "decay_rate": 0.96,
+    "staircase": True,
+}
 # Every other run uses the library's own defaults, read from the config class itself so
 # that the CLI cannot drift from exponential_decay(): staircase=False, transition_begin=0,
 # end_value=None, name="ExponentialDecay". The three required fields have no default.
@@ -74,14 +81,15 @@ def _whole(text: str) -> int:
 
 EPILOG = """\
 examples:
-  jax-expdecay                                   # the seed: 0.1 * 0.96 ** floor(step / 100000)
+  jax-expdecay                                   # the Keras documentation example:
+                                                 # 0.1 * 0.96 ** floor(step / 100000)
   jax-expdecay --initial-learning-rate 0.1 --decay-steps 1000 --decay-rate 0.5 --steps 0,500,1e3
   jax-expdecay --config keras_schedule.json --format json
   jax-expdecay --config schedule.json --start 0 --stop 2000000 --num 50 --log --format csv
   jax-expdecay --plot schedule.svg --log-y       # needs: pip install 'jax_expdecay[plot]'
   jax-expdecay --compare-keras                   # needs keras (KERAS_BACKEND=jax is used)
 
-defaults: with no schedule flag and no --config, the seed's demo above. Otherwise the
+defaults: with no schedule flag and no --config, the Keras documentation example above. Otherwise the
 schedule is built as exponential_decay() builds it: --initial-learning-rate,
 --decay-steps and --decay-rate are required (from flags or --config), and the other
 fields default as in exponential_decay(): --no-staircase, --transition-begin 0, no
@@ -101,7 +109,40 @@ one line and exit 2.
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, exit 2, no usage dump
+        if message.startswith("unrecognized arguments: "):
+            message += _suggestions(message.removeprefix("unrecognized arguments: ").split())
         _fail(message)
+
+
+def _options() -> list[str]:
+    return [o for a in _parser()._actions for o in a.option_strings if o.startswith("--")]
+
+
+def _suggestions(unknown: list[str]) -> str:
+    """ "(did you mean --format?)" for each unknown option close to a real one."""
+    import difflib
+
+    known = _options()
+    hints = []
+    for arg in unknown:
+        if arg.startswith("--"):
+            close = difflib.get_close_matches(arg.split("=")[0], known, n=1, cutoff=0.75)
+            if close:
+                hints.append(f"{arg.split('=')[0]}: did you mean {close[0]}?")
+    return f" ({'; '.join(hints)})" if hints else ""
+
+
+def _dashes(argv: list[str]) -> list[str]:
+    """Keras's underscore spellings as our dashed options: ``--initial_learning_rate 0.1``
+    and ``--decay_steps=100`` are ``--initial-learning-rate``/``--decay-steps`` (no
+    option of ours has an underscore, so this renames nothing else)."""
+    out = []
+    for arg in argv:
+        if arg.startswith("--") and "_" in arg.split("=")[0]:
+            name, sep, value = arg.partition("=")
+            arg = name.replace("_", "-") + sep + value
+        out.append(arg)
+    return out
 
 
 class _Failure(Exception):
@@ -125,8 +166,8 @@ def _parser() -> argparse.ArgumentParser:
             "Show, export and plot an exponential-decay learning-rate schedule\n"
             "(Keras's ExponentialDecay, computed exactly):\n"
             "  lr = initial_learning_rate * decay_rate ** ((step - transition_begin) / decay_steps)\n"
-            "with floor() of the exponent under --staircase. Without arguments: the seed's\n"
-            "example, 0.1 decayed by 0.96 every 100000 steps, staircase."
+            "with floor() of the exponent under --staircase. Without arguments: the Keras\n"
+            "documentation example, 0.1 decayed by 0.96 every 100000 steps, staircase."
         ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -140,26 +181,26 @@ def _parser() -> argparse.ArgumentParser:
         "--initial-learning-rate",
         type=float,
         metavar="X",
-        help="required (no default in exponential_decay); 0.1 in the seed's demo",
+        help="required (no default in exponential_decay); 0.1 in the Keras documentation example",
     )
     g.add_argument(
         "--decay-steps",
         type=_whole,
         metavar="N",
-        help="steps per decay period: required; 100000 in the seed's demo",
+        help="steps per decay period: required; 100000 in the Keras documentation example",
     )
     g.add_argument(
         "--decay-rate",
         type=float,
         metavar="R",
-        help="factor per decay period: required; 0.96 in the seed's demo",
+        help="factor per decay period: required; 0.96 in the Keras documentation example",
     )
     g.add_argument(
         "--staircase",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="floor the exponent: decay in stairs (default: off, as exponential_decay's "
-        "staircase=False; on in the seed's demo)",
+        "staircase=False; on in the Keras documentation example)",
     )
     g.add_argument(
         "--transition-begin",
@@ -193,7 +234,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--num", type=_whole, metavar="N", help=f"points in the range (default 11, max {_MAX_NUM})"
     )
-    s.add_argument("--log", action="store_true", help="log-spaced range (from max(start, 1))")
+    s.add_argument(
+        "--log",
+        action="store_true",
+        help="log-spaced range, from --start (0 or no --start: from 1; a negative "
+        "--start is refused)",
+    )
     o = p.add_argument_group("output")
     o.add_argument(
         "--format", choices=("table", "json", "csv"), default="table", help="default: table"
@@ -217,8 +263,9 @@ def _parser() -> argparse.ArgumentParser:
     o.add_argument(
         "--compare-keras",
         action="store_true",
-        help="add Keras 3's value, the relative difference, the float32 ulp distance and "
-        "which of the two is nearer the exact value",
+        help="add Keras 3's value as its optimizers apply it in training (under jax.jit, "
+        "KERAS_BACKEND=jax), the relative difference, the float32 ulp distance, which of "
+        "the two is nearer the exact value, and Keras's eager value (a Python int step)",
     )
     return p
 
@@ -276,13 +323,22 @@ def _read_config_file(path: str) -> str:
 
 
 def _load_config(args: argparse.Namespace) -> ExponentialDecayConfig:
-    # The seed's demo only when no schedule flag is given; else exponential_decay's rules.
-    fields: dict[str, Any] = dict(LIBRARY_DEFAULTS if _is_schedule_flag_given(args) else SEED)
+    # The Keras documentation example only when no schedule flag is given; else exponential_decay's rules.
+    fields: dict[str, Any] = dict(
+        LIBRARY_DEFAULTS if _is_schedule_flag_given(args) else KERAS_EXAMPLE
+    )
+    args.saved_step = None
+    args.saved_step_note = None
     if args.config is not None and args.config.lower().endswith(".keras"):
         from ._keras import from_keras  # a saved Keras model: its optimizer's schedule
 
         try:
-            fields = from_keras(args.config).config.to_dict()
+            try:  # and the optimizer's step counter, read from model.weights.h5 (h5py)
+                sched, args.saved_step = from_keras(args.config, with_step=True)
+            except ImportError as e:  # no h5py: the schedule alone, and say why
+                sched = from_keras(args.config)
+                args.saved_step_note = f"the saved step is not shown: {e}"
+            fields = sched.config.to_dict()
         except OSError as e:
             _fail(f"cannot read --config {args.config!r}: {e.strerror or e}")
     elif args.config is not None:
@@ -292,7 +348,12 @@ def _load_config(args: argparse.Namespace) -> ExponentialDecayConfig:
             _fail(f"cannot read --config {args.config!r}: {e.strerror or e}")
         except (ValueError, RecursionError) as e:  # JSONDecodeError, bad UTF-8, huge ints
             _fail(f"--config {args.config!r} is not valid JSON: {e}")
-        fields = deserialize(data).config.to_dict()
+        if isinstance(data, dict) and ("compile_config" in data or _optimizer_parts(data, "")):
+            from ._keras import from_keras  # a Keras optimizer's or model's config
+
+            fields = from_keras(data).config.to_dict()
+        else:
+            fields = deserialize(data).config.to_dict()
     for f in _FIELDS:
         value = getattr(args, f)
         if value is not None:
@@ -302,7 +363,7 @@ def _load_config(args: argparse.Namespace) -> ExponentialDecayConfig:
         _fail(
             f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required: "
             f"exponential_decay() has no default for {'it' if len(missing) == 1 else 'them'} "
-            "(or give --config FILE; with no schedule flag at all, the seed's demo runs)"
+            "(or give --config FILE; with no schedule flag at all, the Keras documentation example runs)"
         )
     return ExponentialDecayConfig(**fields)
 
@@ -352,6 +413,11 @@ def _steps(args: argparse.Namespace, cfg: ExponentialDecayConfig) -> list[int]:
         if not 1 <= num <= _MAX_NUM:
             _fail(f"--num must be between 1 and {_MAX_NUM}, got {num}")
         if args.log:
+            if args.start is not None and args.start < 0:
+                _fail(
+                    f"--log needs --start >= 0 (a log-spaced range starts at step 1, or at "
+                    f"--start if larger), got {args.start}; list negative steps with --steps"
+                )
             if stop < 1:
                 _fail(f"--log needs --stop >= 1, got {stop}")
             grid = np.geomspace(max(start, 1), stop, num)
@@ -451,16 +517,30 @@ def _crossing_lines(crossings: list[_Crossing], which: str, last_step: int) -> l
         head = f"first step at which the rate is {direction} each threshold:"
         items = [(f"{sym[c[2]]} {c[0]}", c[3]) for c in crossings]
     lines = ["", head]
-    shown = items[:12]
+    shown = items if which == "all" else items[:12]
     width = max(len(label) for label, _ in shown)
     for label, step in shown:
         lines.append(f"  {label:>{width}}  " + ("never" if step is None else f"at step {step}"))
     if len(items) > len(shown):
-        lines.append(f"  ... {len(items) - len(shown)} more (--format json lists all)")
+        lines.append(
+            f"  ... {len(items) - len(shown)} more (--crossings all or --format json list all)"
+        )
     return lines
 
 
-def _keras_values(cfg: ExponentialDecayConfig, steps: list[int]) -> np.ndarray:
+def _keras_values(cfg: ExponentialDecayConfig, steps: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Keras 3's rate at each step, as its optimizers apply it in training and eagerly.
+
+    Training: Keras's JAX trainer updates inside ``jax.jit``, where the optimizer reads
+    ``learning_rate`` = ``schedule(iterations)`` with ``iterations`` an int32 array. That
+    is what ``_train`` reads back: the ``learning_rate`` of a real Keras optimizer, under
+    ``jit``, with its ``iterations`` set to the step (``keras.StatelessScope``, as the
+    trainer sets it). XLA compiles Keras's float32 ``step / decay_steps`` to a product
+    with the reciprocal, so it can land a stair late: ``(1.0, 41, 0.5, staircase)``
+    gives 1.0 at step 41 in training and 0.5 eagerly. (Checked against
+    ``train_on_batch`` with SGD: equal at all 655 steps tried, stair edges and random
+    int32 steps of five configs.) Eager: the schedule called on a Python int.
+    """
     os.environ.setdefault("KERAS_BACKEND", "jax")
     if cfg.transition_begin != 0 or cfg.end_value is not None:
         _fail("--compare-keras: Keras has no transition_begin/end_value; drop them to compare")
@@ -481,7 +561,22 @@ def _keras_values(cfg: ExponentialDecayConfig, steps: list[int]) -> np.ndarray:
         float(cfg.decay_rate),
         bool(cfg.staircase),
     )
-    return np.asarray([np.asarray(k(s)) for s in steps], np.float64)
+    eager = np.asarray([np.asarray(k(s)) for s in steps], np.float64)
+    if keras.backend.backend() != "jax":  # training values are read through jax.jit
+        _fail(
+            f"--compare-keras shows what Keras applies in training on the JAX backend; "
+            f"KERAS_BACKEND is {keras.backend.backend()!r}: run with KERAS_BACKEND=jax"
+        )
+    opt: Any = keras.optimizers.SGD(learning_rate=k)  # pyright: ignore[reportArgumentType]
+    dtype = opt.iterations.dtype
+
+    @jax.jit
+    def _train(step: jax.Array) -> Any:
+        with keras.StatelessScope(state_mapping=[(opt.iterations, step)]):
+            return opt.learning_rate
+
+    train = np.asarray([np.asarray(_train(np.asarray(s, dtype))) for s in steps], np.float64)
+    return train, eager
 
 
 def _exact(cfg: ExponentialDecayConfig, step: int) -> decimal.Decimal:
@@ -600,17 +695,24 @@ def _json_number(v: Any) -> Any:
     return repr(v) if isinstance(v, float) and not math.isfinite(v) else v
 
 
-_F32_KEYS = ("learning_rate", "keras")
+_F32_KEYS = ("learning_rate", "keras", "keras_eager")
 
 
 def _run(argv: Sequence[str] | None) -> str:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(_fix_negative_values(argv))
+    args = _parser().parse_args(_fix_negative_values(_dashes(argv)))
     try:
         cfg = _load_config(args)
     except (TypeError, ValueError) as e:
         _fail(str(e))
     steps = _steps(args, cfg)
+    explicit = (
+        args.steps is not None
+        or args.log
+        or any(a is not None for a in (args.start, args.stop, args.num))
+    )
+    if args.saved_step is not None and not explicit:
+        steps = sorted({*steps, args.saved_step})
     if min(steps) < -(2**31) or max(steps) > _INT32_MAX:
         _fail(f"steps must fit in int32 (optax's step counter), got {min(steps)}..{max(steps)}")
     if args.plot:
@@ -624,16 +726,17 @@ def _run(argv: Sequence[str] | None) -> str:
     # last bit (XLA:CPU's vectorized exp), and a table should not depend on its neighbours.
     fn = jax.jit(exponential_decay(cfg))
     lr = [float(fn(np.int32(s))) for s in steps]
-    keras_lr = _keras_values(cfg, steps) if args.compare_keras else None
+    keras = _keras_values(cfg, steps) if args.compare_keras else None
     if args.plot:
         _plot(args.plot, cfg, steps, args.log_y)
     rows = []
     for i, (s, v) in enumerate(zip(steps, lr, strict=True)):
         row: dict[str, Any] = {"step": s, "learning_rate": v}
-        if keras_lr is not None:
-            k = float(keras_lr[i])
+        if keras is not None:
+            k = float(keras[0][i])
             exact = _exact(cfg, s)
-            row["keras"] = k
+            row["keras"] = k  # as Keras applies it in training
+            row["keras_eager"] = float(keras[1][i])
             row["difference"] = 0.0 if k == v else k - v  # (also for equal infinities)
             finite = v != 0 and math.isfinite(v) and math.isfinite(k)
             row["relative"] = 0.0 if k == v else ((k - v) / v if finite else None)
@@ -642,9 +745,11 @@ def _run(argv: Sequence[str] | None) -> str:
             row["nearer"] = _nearer(v, k, exact)
         rows.append(row)
     if args.format == "json":
+        saved = {} if args.saved_step is None else {"saved_step": args.saved_step}
         return json.dumps(
             {
                 "config": cfg.to_dict(),
+                **saved,
                 "rows": [
                     {k: _json_f32(v) if k in _F32_KEYS else _json_number(v) for k, v in r.items()}
                     for r in rows
@@ -669,7 +774,20 @@ def _run(argv: Sequence[str] | None) -> str:
                 }
             )
         return buf.getvalue().rstrip("\n")
-    return _table(cfg, rows, _crossing_lines(crossings, args.crossings, max(steps)), args.plot)
+    saved = []
+    if args.saved_step is not None:
+        saved = [
+            f"{args.config}: the optimizer has made {args.saved_step} updates; the next "
+            f"uses the rate at step {args.saved_step} (in the table), "
+            f"{_f32(lr[steps.index(args.saved_step)])}"
+            if args.saved_step in steps
+            else f"{args.config}: the optimizer has made {args.saved_step} updates; the "
+            f"next uses the rate at step {args.saved_step}"
+        ]
+    elif args.saved_step_note:
+        saved = [f"{args.config}: {args.saved_step_note}"]
+    table = _table(cfg, rows, _crossing_lines(crossings, args.crossings, max(steps)), args.plot)
+    return "\n".join([*saved, table]) if saved else table
 
 
 def _table(
@@ -689,14 +807,18 @@ def _table(
     header = f"{'step':>12}  {'learning rate':>15}"
     if "keras" in rows[0]:
         header += f"  {'keras':>15}  {'(keras-ours)':>13}  {'f32 ulp':>10}  {'nearer':>7}"
-        header += f"\n{'':>12}  {'':>15}  {'':>15}  {'/ ours':>13}  {'':>10}  {'exact':>7}"
+        header += f"  {'keras':>15}"
+        header += (
+            f"\n{'':>12}  {'':>15}  {'in training':>15}  {'/ ours':>13}  {'':>10}  {'exact':>7}"
+        )
+        header += f"  {'eager':>15}"
     lines += [header, "-" * max(map(len, header.splitlines()))]
     for r in rows:
         line = f"{r['step']:>12}  {_f32(r['learning_rate']):>15}"
         if "keras" in r:
             rel = "-" if r["relative"] is None else f"{r['relative']:+.3g}"
             line += f"  {_f32(r['keras']):>15}  {rel:>13}  {r['ulp_float32']:>10.4g}"
-            line += f"  {r['nearer']:>7}"
+            line += f"  {r['nearer']:>7}  {_f32(r['keras_eager']):>15}"
         lines.append(line)
     lines += crossing_lines
     if plot:

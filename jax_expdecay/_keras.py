@@ -40,7 +40,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Literal, overload
 
-from ._config import _KERAS_KEYS, ExponentialDecayConfig, _describe
+from ._config import _KERAS_KEYS, ExponentialDecayConfig, _describe, _describe_int
 from ._schedule import ExponentialDecay
 from ._serialization import deserialize
 
@@ -71,13 +71,30 @@ def _no_step(what: str) -> ValueError:
     )
 
 
+def _text(value: Any, key: str, where: str) -> str:
+    """A ``class_name``/``name`` read from the dict: a string (cut to 60 characters), or a
+    ValueError naming it. Never ``str()`` of a non-string: a 5000-deep list raises
+    RecursionError there, an int over 4300 digits CPython's digit-limit ValueError."""
+    if not isinstance(value, str):
+        shown = _describe_int(value) if type(value) is int else _describe(value)
+        raise ValueError(f"from_keras: {where}'s {key} must be a string, got {shown}")
+    return value[:60]
+
+
 def _schedule_from_envelope(d: Mapping[str, Any], where: str) -> ExponentialDecay:
     """A schedule envelope or bare schedule config found at ``where``."""
-    class_name = d.get("class_name", _CLASS_NAME)
+    class_name = _text(d.get("class_name", _CLASS_NAME), "class_name", where)
     if class_name != _CLASS_NAME:
-        shown = repr(class_name[:60]) if isinstance(class_name, str) else _describe(class_name)
+        cfg = d.get("config")
+        if isinstance(cfg, Mapping) and not any(k in cfg for k in _KERAS_KEYS):
+            # no schedule field at all: an optimizer config without a learning_rate
+            raise ValueError(
+                f"from_keras: {where} is {class_name!r} with no learning_rate in its "
+                "config: neither an optimizer with a learning rate nor a schedule; "
+                f"only a Keras {_CLASS_NAME!r} schedule (or an optimizer using one) converts"
+            )
         raise ValueError(
-            f"from_keras: {where} is a {shown} schedule, not "
+            f"from_keras: {where} is a {class_name!r} schedule, not "
             f"{_CLASS_NAME!r}; only Keras's ExponentialDecay converts"
         )
     return deserialize(d)
@@ -98,15 +115,16 @@ def _from_learning_rate(lr: Any, owner: str) -> ExponentialDecay:
     )
 
 
-def _optimizer_parts(d: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]] | None:
+def _optimizer_parts(d: Mapping[str, Any], where: str) -> tuple[str, Mapping[str, Any]] | None:
     """(name, config) when ``d`` is an optimizer envelope or config, else None."""
     if "class_name" in d or "config" in d:
         cfg = d.get("config")
         if isinstance(cfg, Mapping) and any(k in cfg for k in _OPTIMIZER_KEYS):
-            return str(d.get("class_name"))[:60], cfg
+            return _text(d.get("class_name"), "class_name", where), cfg
         return None
     if any(k in d for k in _OPTIMIZER_KEYS):
-        return str(d.get("name", "optimizer"))[:60], d
+        name = d.get("name")
+        return ("optimizer" if name is None else _text(name, "name", where)), d
     return None
 
 
@@ -135,7 +153,7 @@ def _from_dict(d: Mapping[str, Any], where: str) -> ExponentialDecay:
             )
         d, where = optimizer, f"the optimizer in {where}"
     for _ in range(_MAX_NESTING):
-        parts = _optimizer_parts(d)
+        parts = _optimizer_parts(d, where)
         if parts is None:
             return _schedule_from_envelope(d, where)
         name, cfg = parts

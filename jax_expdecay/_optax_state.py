@@ -40,13 +40,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import jax
 import jax.numpy as jnp
+from jax.core import Tracer
+from jax.typing import ArrayLike
 
-__all__ = ["current_learning_rate"]
+__all__ = ["current_learning_rate", "set_schedule_step"]
 
+State = TypeVar("State")
 _SCHEDULE = "schedule"  # its counter is passed to a schedule: the step
 _OTHER = "other"  # a known counter that is not a schedule step
 _UNKNOWN = "unknown"
@@ -186,28 +189,59 @@ def _is_counter(x: Any) -> bool:
     return dtype is not None and jnp.issubdtype(dtype, jnp.integer) and _children(x) is None
 
 
-def _find(root: Any) -> list[_Counter]:
-    """Every counter in ``root``, classified; see the module docstring for the rule."""
+def _nnx_graph_types() -> tuple[type, ...]:
+    """nnx's mutable graph objects (an ``nnx.Optimizer``), if ``flax.nnx`` is imported."""
+    nnx = sys.modules.get("flax.nnx")
+    if nnx is None:
+        return ()
+    names = vars(nnx)
+    return tuple(t for t in (names.get("Pytree"), names.get("Object")) if isinstance(t, type))
+
+
+def _rewrap(orig: Any, new: Any, variables: tuple[type, ...]) -> Any:
+    """``orig`` with the value that ``_unwrap`` finds in it replaced by ``new``: an nnx
+    Variable is set in place (nnx state is mutable; the Variable is returned), a
+    ``{'value': x}`` dict is rebuilt around the new value."""
+    if variables and isinstance(orig, variables):
+        get = getattr(orig, "get_value", None)
+        inner = _rewrap(get() if callable(get) else orig.value, new, variables)
+        setter = getattr(orig, "set_value", None)
+        if callable(setter):
+            setter(inner)
+        else:
+            orig.value = inner
+        return orig
+    if isinstance(orig, Mapping) and len(orig) == 1 and "value" in orig:
+        _, treedef = jax.tree_util.tree_flatten(orig, is_leaf=lambda x: x is not orig)
+        return treedef.unflatten([_rewrap(orig["value"], new, variables)])
+    return new
+
+
+def _walk(root: Any, set_to: Callable[[Any, int], Any] | None = None) -> tuple[list[_Counter], Any]:
+    """Every counter in ``root``, classified (see the module docstring for the rule), and,
+    given ``set_to(counter, start)``, ``root`` with every schedule counter replaced by its
+    result (containers rebuilt; nnx Variables and graph objects updated in place)."""
     variables = _nnx_variable_types()
+    graphs = _nnx_graph_types() if set_to is not None else ()
     found: list[_Counter] = []
 
-    def walk(node: Any, path: tuple[Any, ...], gates: tuple[str, ...]) -> None:
-        node = _unwrap(node, variables)
+    def walk(orig: Any, path: tuple[Any, ...], gates: tuple[str, ...]) -> Any:
+        node = _unwrap(orig, variables)
         children = _children(node)
         if not children:
-            return
+            return orig
         by_name = {str(name): (key, child) for key, name, child in children}
+        new_children: dict[str, Any] = {}
         if "opt_state" in by_name and "step" in by_name:  # an optimizer / train state
             key, child = by_name["opt_state"]
-            walk(child, (*path, key), gates)
-            return
-        fields = frozenset(by_name)
-        known = _KNOWN.get(fields)
-        counter = known.counter if known is not None else "count"
-        value = _unwrap(by_name[counter][1], variables) if counter in by_name else None
-        if value is not None and _is_counter(value) and (known is None or known.role):
-            found.append(
-                _Counter(
+            new_children["opt_state"] = walk(child, (*path, key), gates)
+        else:
+            fields = frozenset(by_name)
+            known = _KNOWN.get(fields)
+            counter = known.counter if known is not None else "count"
+            value = _unwrap(by_name[counter][1], variables) if counter in by_name else None
+            if value is not None and _is_counter(value) and (known is None or known.role):
+                c = _Counter(
                     path=jax.tree_util.keystr((*path, by_name[counter][0])),
                     kind=_kind_name(node, fields, known),
                     role=known.role if known is not None else _UNKNOWN,
@@ -216,18 +250,33 @@ def _find(root: Any) -> list[_Counter]:
                     start=known.start if known is not None else 0,
                     value=value,
                 )
-            )
-        for name, (key, child) in by_name.items():
-            if known is not None and name not in known.substates:
-                continue  # the counter and parameter-shaped fields (mu, nu, ...)
-            inner = gates
-            if known is not None and name in known.gates:
-                where = jax.tree_util.keystr((*path, key))
-                inner = (*gates, f"{where} ({known.names}: updated on some calls only)")
-            walk(child, (*path, key), inner)
+                found.append(c)
+                if set_to is not None and c.role == _SCHEDULE:
+                    new = set_to(value, c.start)
+                    new_children[counter] = _rewrap(by_name[counter][1], new, variables)
+            for name, (key, child) in by_name.items():
+                if known is not None and name not in known.substates:
+                    continue  # the counter and parameter-shaped fields (mu, nu, ...)
+                inner = gates
+                if known is not None and name in known.gates:
+                    where = jax.tree_util.keystr((*path, key))
+                    inner = (*gates, f"{where} ({known.names}: updated on some calls only)")
+                new_children[name] = walk(child, (*path, key), inner)
+        if set_to is None or (graphs and isinstance(node, graphs)):
+            return orig  # nothing to rebuild, or an nnx object: its Variables were set
+        changed = [new_children.get(str(name), child) for _, name, child in children]
+        if all(a is b for a, b in zip(changed, (c for _, _, c in children), strict=True)):
+            return orig
+        _, treedef = jax.tree_util.tree_flatten(node, is_leaf=lambda x: x is not node)
+        return _rewrap(orig, treedef.unflatten(changed), variables)
 
-    walk(root, (), ())
-    return found
+    rebuilt = walk(root, (), ())
+    return found, rebuilt
+
+
+def _find(root: Any) -> list[_Counter]:
+    """Every counter in ``root``, classified; see the module docstring for the rule."""
+    return _walk(root)[0]
 
 
 def _listing(counters: list[_Counter]) -> str:
@@ -235,34 +284,56 @@ def _listing(counters: list[_Counter]) -> str:
     return shown + (f"; and {len(counters) - 8} more" if len(counters) > 8 else "")
 
 
-def _step(opt_state: Any) -> Any:
-    """The schedule step in ``opt_state``, decided from its structure alone."""
+def _schedule_counters(opt_state: Any, fn: str) -> list[_Counter]:
+    """The schedule counters in ``opt_state``, all the same step, or a ValueError naming
+    ``fn``; decided from the structure alone."""
     counters = _find(opt_state)
     unknown = [c for c in counters if c.role == _UNKNOWN]
     steps = [c for c in counters if c.role == _SCHEDULE]
     if unknown:
         raise ValueError(
-            "current_learning_rate: cannot tell from the structure of opt_state whether "
+            f"{fn}: cannot tell from the structure of opt_state whether "
             f"these counters are the step a schedule reads: {_listing(unknown)}"
             + (f" (next to the schedule steps {_listing(steps)})" if steps else "")
-            + "; pass the optax sub-state that holds the schedule's counter, or call "
-            "schedule(<that counter>) yourself"
+            + "; pass the optax sub-state that holds the schedule's counter"
+            + (
+                ", or call schedule(<that counter>) yourself"
+                if fn == "current_learning_rate"
+                else ""
+            )
+        )
+    nnx = sys.modules.get("flax.nnx")
+    module = getattr(nnx, "Module", None) if nnx is not None else None
+    if isinstance(module, type) and isinstance(opt_state, module):
+        raise ValueError(
+            f"{fn}: opt_state is an nnx Module ({type(opt_state).__name__}), a model: pass "
+            "the nnx.Optimizer made from it (or its opt_state), which holds the step"
         )
     if not steps:
-        others = f"; its only counters are {_listing(counters)}" if counters else ""
+        others = (
+            f"; its only counters are {_listing(counters)}"
+            if counters
+            else " (if opt_state is a model or its parameters, pass the optimizer state "
+            "instead: what tx.init(params) and tx.update return, or the nnx.Optimizer)"
+        )
         raise ValueError(
-            "current_learning_rate: no step counter that a schedule reads in opt_state: "
+            f"{fn}: no step counter that a schedule reads in opt_state: "
             "the optimizer does not use a learning-rate schedule (a constant learning "
             "rate keeps no ScaleByScheduleState or inject_hyperparams schedule state)" + others
         )
     if len({(c.gates, c.start) for c in steps}) > 1:
         raise ValueError(
-            "current_learning_rate: ambiguous opt_state: its schedule counters are not "
+            f"{fn}: ambiguous opt_state: its schedule counters are not "
             "the same step (updated on different calls, or counted from different "
             f"starts): {_listing(steps)}; pass the sub-state whose counter drives the "
             "schedule"
         )
-    return steps[0].value
+    return steps
+
+
+def _step(opt_state: Any) -> Any:
+    """The schedule step in ``opt_state``, decided from its structure alone."""
+    return _schedule_counters(opt_state, "current_learning_rate")[0].value
 
 
 def current_learning_rate(schedule: Callable[[Any], Any], opt_state: Any) -> jax.Array:
@@ -313,10 +384,96 @@ def current_learning_rate(schedule: Callable[[Any], Any], opt_state: Any) -> jax
       >>> current_learning_rate(sched, optax.sgd(0.1).init(params))
       Traceback (most recent call last):
       ...
-      ValueError: current_learning_rate: no step counter that a schedule reads in opt_state: the optimizer does not use a learning-rate schedule (a constant learning rate keeps no ScaleByScheduleState or inject_hyperparams schedule state)
+      ValueError: current_learning_rate: no step counter that a schedule reads in opt_state: the optimizer does not use a learning-rate schedule (a constant learning rate keeps no ScaleByScheduleState or inject_hyperparams schedule state) (if opt_state is a model or its parameters, pass the optimizer state instead: what tx.init(params) and tx.update return, or the nnx.Optimizer)
     """
     if not callable(schedule):
         raise TypeError(
             f"current_learning_rate: schedule must be callable, got {type(schedule).__name__}"
         )
     return jnp.asarray(schedule(_step(opt_state)))
+
+
+def set_schedule_step(opt_state: State, step: ArrayLike) -> State:
+    """Returns ``opt_state`` with only its schedule's step counter set to ``step``.
+
+    For resuming: the next update then uses ``schedule(step)``, and nothing else
+    changes. Setting ``count`` over the whole state instead (``optax.tree_utils.tree_set(
+    state, count=step)``) also sets adam's bias-correction count, so with fresh moments
+    the first update is too small (0.71x the rate at step 50 with optax's defaults).
+    The counter is found as :func:`current_learning_rate` finds it, from the structure
+    of the state (chains, ``masked``, ``MultiSteps``, ``inject_hyperparams``, dicts
+    from ``flax.serialization`` or orbax, Flax NNX); every schedule counter is set (they
+    hold the same step), in its own dtype and shape; other counters are left alone.
+
+    Args:
+      opt_state: an optax optimizer state (a new one is returned; the argument is not
+        changed), or Flax NNX state: an ``nnx.Optimizer`` (or its ``opt_state``, or
+        ``nnx.state`` of it), whose Variables are set in place (nnx state is mutable)
+        and which is returned. The ``nnx.Optimizer``'s own ``step`` (its call count)
+        is not changed.
+      step: the step the schedule reads at the next update: the number of updates
+        already made, as optax counts them (0 before the first update). A Python int or
+        an integer array (a traced one under ``jit``), from 0 to the counter's largest
+        value (``2**31 - 1`` for optax's int32).
+
+    Returns:
+      The state with its schedule counter(s) set; same structure, dtypes and shapes.
+
+    Raises:
+      TypeError: ``step`` is not an integer (a float, a bool, a string).
+      ValueError: ``step`` is negative or beyond the counter's dtype; or, as in
+        :func:`current_learning_rate`, the state has no schedule counter, an unknown
+        one, or schedule counters updated on different calls. Messages name the paths.
+
+    Examples:
+      >>> import jax.numpy as jnp, optax
+      >>> from jax_expdecay import current_learning_rate, exponential_decay, set_schedule_step
+      >>> sched = exponential_decay(1.0, 10, 0.5, staircase=True)
+      >>> tx = optax.adam(sched)
+      >>> state = set_schedule_step(tx.init(jnp.zeros(2)), 20)
+      >>> float(current_learning_rate(sched, state))  # the rate of the next update
+      0.25
+      >>> int(state[0].count), int(state[1].count)  # adam's own count is still 0
+      (0, 20)
+      >>> set_schedule_step(state, -1)
+      Traceback (most recent call last):
+      ...
+      ValueError: set_schedule_step: step must be >= 0 (optax counts updates from 0), got -1
+    """
+    if isinstance(step, bool) or not (
+        isinstance(step, int) or jnp.issubdtype(getattr(step, "dtype", float), jnp.integer)
+    ):
+        raise TypeError(
+            "set_schedule_step: step must be an integer (a Python int or an integer "
+            f"array), got {type(step).__name__} {step!r}"
+        )
+    if jnp.ndim(step) != 0:
+        raise ValueError(f"set_schedule_step: step must be a scalar, got shape {jnp.shape(step)}")
+    concrete: int | None = None
+    if isinstance(step, int):
+        concrete = step
+    elif not isinstance(step, Tracer):
+        concrete = int(step)  # pyright: ignore[reportArgumentType]
+    if concrete is not None and concrete < 0:
+        raise ValueError(
+            f"set_schedule_step: step must be >= 0 (optax counts updates from 0), got {concrete}"
+        )
+    counters = _schedule_counters(opt_state, "set_schedule_step")
+
+    def set_to(value: Any, start: int) -> Any:
+        dtype = getattr(value, "dtype", None)
+        if dtype is None:  # a Python int counter
+            if concrete is None:
+                return jnp.asarray(step) + start
+            return concrete + start
+        top = int(jnp.iinfo(dtype).max) - start
+        if concrete is not None and concrete > top:
+            raise ValueError(
+                f"set_schedule_step: step {concrete} does not fit the schedule counter "
+                f"({dtype}, largest step {top})"
+            )
+        new = jnp.asarray(step).astype(dtype) + jnp.asarray(start, dtype)
+        return jnp.broadcast_to(new, jnp.shape(value))
+
+    del counters  # validated; _walk sets each
+    return _walk(opt_state, set_to)[1]

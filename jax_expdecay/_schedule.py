@@ -128,10 +128,14 @@ def _host_step(step: Any) -> Any:
         ok = (f32.astype(np.float64) == arr) | np.isnan(arr)
         if ok.all():
             return f32
+        bad = float(arr[~ok].flat[0])
+        with np.errstate(over="ignore"):
+            rounded = float(np.float32(bad))
         raise ValueError(
-            f"step {arr[~ok].flat[0]!r} (in {_brief(step)}) is not exactly representable "
-            "with jax_enable_x64 off: pass whole-number steps below 2**32 (exact), "
-            "np.float32 steps to accept float32 rounding, or enable x64"
+            f"step {bad!r} (in {_brief(step)}) is not a float32 number: with "
+            "jax_enable_x64 off, a float step must be a whole number below 2**32 or a "
+            f"value float32 holds exactly (1.5 is, 0.1 is not); float32 would round it to "
+            f"{rounded!r}: pass np.float32 steps to accept that rounding, or enable x64"
         )
     return _narrow_ints(arr, step)
 
@@ -259,6 +263,53 @@ class ExponentialDecay:
             0.125
         """
         return cls(ExponentialDecayConfig.from_dict(config))
+
+    # -- the config's fields as read-only attributes (Keras's schedule has them) ---------
+    @property
+    def initial_learning_rate(self) -> Any:
+        """``config.initial_learning_rate``, read-only (as on Keras's schedule).
+
+        Examples:
+            >>> from jax_expdecay import exponential_decay
+            >>> sched = exponential_decay(0.1, 1000, 0.96, staircase=True)
+            >>> sched.initial_learning_rate, sched.decay_steps, sched.decay_rate, sched.staircase
+            (0.1, 1000, 0.96, True)
+            >>> sched.decay_rate = 0.5
+            Traceback (most recent call last):
+            ...
+            AttributeError: property 'decay_rate' of 'ExponentialDecay' object has no setter
+        """
+        return self.config.initial_learning_rate
+
+    @property
+    def decay_steps(self) -> Any:
+        """``config.decay_steps``, read-only (as on Keras's schedule)."""
+        return self.config.decay_steps
+
+    @property
+    def decay_rate(self) -> Any:
+        """``config.decay_rate``, read-only (as on Keras's schedule)."""
+        return self.config.decay_rate
+
+    @property
+    def staircase(self) -> bool:
+        """``config.staircase``, read-only (as on Keras's schedule)."""
+        return self.config.staircase
+
+    @property
+    def transition_begin(self) -> Any:
+        """``config.transition_begin``, read-only (an optax extension; Keras has none)."""
+        return self.config.transition_begin
+
+    @property
+    def end_value(self) -> Any:
+        """``config.end_value``, read-only (an optax extension; Keras has none)."""
+        return self.config.end_value
+
+    @property
+    def name(self) -> str | None:
+        """``config.name``, read-only (as on Keras's schedule)."""
+        return self.config.name
 
     def __repr__(self) -> str:
         return f"ExponentialDecay({self.config!r})"

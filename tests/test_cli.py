@@ -439,13 +439,16 @@ def _help_text() -> str:
 
 def test_help_states_the_library_defaults():
     """--help names exponential_decay()'s default for each optional field, and those are
-    the factory's real defaults (not the seed's staircase=True)."""
+    the factory's real defaults (not the Keras documentation example's staircase=True)."""
     import inspect
 
     params = inspect.signature(exponential_decay).parameters
     text = _help_text()
     assert params["staircase"].default is False
-    assert "(default: off, as exponential_decay's staircase=False; on in the seed's demo)" in text
+    assert (
+        "(default: off, as exponential_decay's staircase=False; on in the Keras documentation example)"
+        in text
+    )
     assert params["transition_begin"].default == 0
     assert "hold the rate until step N (default: 0, as exponential_decay)" in text
     assert params["end_value"].default is None
@@ -610,7 +613,7 @@ def test_compare_keras_says_which_is_nearer(capsys):
     assert main([*args, "--steps", f"{d - 1}", "--compare-keras"]) == 0
     out = capsys.readouterr().out
     row = next(x for x in out.splitlines() if x.split()[:1] == [str(d - 1)])
-    assert "nearer" in out and row.split()[-1] in ("ours", "tie", "same")
+    assert "nearer" in out and row.split()[-2] in ("ours", "tie", "same")  # then eager
 
 
 def test_compare_keras_names_a_missing_backend(tmp_path):
@@ -727,3 +730,65 @@ def test_value_options_list_matches_the_parser():
     text = _help_text()
     taking = set(re.findall(r"\[(--[a-z-]+) [A-Z{]", text.split("options:")[0]))
     assert taking == set(_VALUE_OPTIONS)
+
+
+# -- issue 17: --compare-keras shows what Keras applies in training ------------------------
+
+
+def _keras_applied_rates(cfg: ExponentialDecayConfig, steps: list[int]) -> list[float]:
+    """The rate Keras's SGD applies in ``train_on_batch`` at the update whose
+    ``iterations`` is each step: with loss = the prediction of a zero-initialised bias-free
+    ``Dense(1)`` on input 1, the gradient is 1, so the weight after one update is ``-lr``."""
+    import keras
+
+    sched = keras.optimizers.schedules.ExponentialDecay(
+        cfg.initial_learning_rate, cfg.decay_steps, cfg.decay_rate, cfg.staircase
+    )
+    opt = keras.optimizers.SGD(learning_rate=sched)
+    model = keras.Sequential(
+        [keras.Input((1,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")]
+    )
+    model.compile(optimizer=opt, loss=lambda y_true, y_pred: keras.ops.sum(y_pred))
+    x, y = np.ones((1, 1), np.float32), np.zeros((1, 1), np.float32)
+    out = []
+    for s in steps:
+        model.layers[0].kernel.assign(np.zeros((1, 1), np.float32))
+        opt.iterations.assign(s)
+        model.train_on_batch(x, y)
+        out.append(-float(np.asarray(model.layers[0].kernel)[0, 0]))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("cfg", "steps"),
+    [
+        (ExponentialDecayConfig(1.0, 41, 0.5, staircase=True), [0, 40, 41, 42, 81, 82, 83]),
+        (ExponentialDecayConfig(0.1, 47, 0.9, staircase=False), [0, 46, 47, 48, 4700, 2**31 - 1]),
+        (ExponentialDecayConfig(0.1, 2**24 + 1, 0.5, staircase=True), [2**24, 2**24 + 1]),
+    ],
+)
+def test_compare_keras_is_what_keras_trains_with(cfg, steps, capsys):
+    """The ``keras`` column is the rate Keras's ``train_on_batch`` applies (a stair late
+    at 41 and 82 with ``decay_steps=41``: 1.0 and 0.5, where ours and Keras's eager
+    value are 0.5 and 0.25); ``keras_eager`` is the schedule called on a Python int."""
+    import keras
+
+    args = ["--initial-learning-rate", repr(cfg.initial_learning_rate), "--decay-steps",
+            str(cfg.decay_steps), "--decay-rate", repr(cfg.decay_rate),
+            "--staircase" if cfg.staircase else "--no-staircase",
+            "--steps", ",".join(map(str, steps)), "--compare-keras", "--format", "json"]  # fmt: skip
+    assert main(args) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    trained = _keras_applied_rates(cfg, steps)
+    sched = keras.optimizers.schedules.ExponentialDecay(
+        cfg.initial_learning_rate, cfg.decay_steps, cfg.decay_rate, cfg.staircase
+    )
+    for r, t, s in zip(rows, trained, steps, strict=True):
+        assert np.float32(r["keras"]) == np.float32(t), (s, r, t)
+        assert np.float32(r["keras_eager"]) == np.float32(float(sched(s))), (s, r)
+    if cfg.decay_steps == 41:
+        by_step = {r["step"]: r for r in rows}
+        assert [by_step[s]["keras"] for s in (41, 82)] == [1.0, 0.5]  # a stair late
+        assert [by_step[s]["keras_eager"] for s in (41, 82)] == [0.5, 0.25]
+        assert [by_step[s]["learning_rate"] for s in (41, 82)] == [0.5, 0.25]
+        assert by_step[41]["nearer"] == "ours"

@@ -24,6 +24,7 @@ from jax_expdecay import (
     deserialize,
     exponential_decay,
     serialize,
+    set_schedule_step,
     stack,
     unstack,
 )
@@ -55,6 +56,7 @@ def test_typing_contract() -> None:
     params = {"w": sched(0)}  # any jax.Array
     state = tx.init(params)
     assert_type(current_learning_rate(sched, state), jax.Array)
+    assert_type(set_schedule_step(state, 3), optax.OptState)
     assert isinstance(jax_expdecay.__version__, str)
     assert float(lr) == float(sched(3))
 

@@ -6,7 +6,19 @@ which mkdocstrings would show as literal text; worse, a role in the first line o
 ``Returns:`` entry reads as ``type: description``. Before the docstrings are parsed,
 each role becomes an autorefs link to the public object it names, or plain code when
 it names nothing public (such as ``CheckedSchedule``), so ``mkdocs build --strict``
-never meets a dangling reference. Only docstring text is rewritten; nothing is executed.
+never meets a dangling reference.
+
+Two more reStructuredText habits are rewritten for Markdown: an inline literal
+````x```` becomes the code span `` `x` `` (outside ``>>>`` example lines, which are code
+already), and the first line of a ``Returns:`` section gets the signature's return
+annotation in front (``jax.Array: ...``), so that griffe, which splits that line at its
+first colon into a type and a description, keeps the whole sentence as the description
+(a colon inside the sentence, as in ``{"class_name": ...}``, would split it).
+
+A parameter whose default is a private sentinel (``= _MISSING``: the function tells a
+missing argument from any value, to raise a clearer error) is shown with the default of
+an overload that has one, else as required, so no private name reaches the page. Only
+docstrings and displayed defaults are rewritten; nothing is executed.
 """
 
 from __future__ import annotations
@@ -17,6 +29,8 @@ from typing import Any
 import griffe
 
 _ROLE = re.compile(r":(func|class|meth|attr|mod|data|obj):`(~?)([\w.]+)`")
+_LITERAL = re.compile(r"``(.+?)``")
+_RETURNS = re.compile(r"^(\s*)Returns:\s*\n(\s*)(?=\S)", flags=re.M)
 _PACKAGE = "jax_expdecay"
 
 
@@ -57,4 +71,34 @@ class SphinxRoles(griffe.Extension):
                 target = _target(name, obj, exports)
                 return f"[`{shown}`][{target}]" if target else f"`{shown}`"
 
-            obj.docstring.value = _ROLE.sub(link, obj.docstring.value)
+            text = _ROLE.sub(link, obj.docstring.value)
+            text = "\n".join(_markdown_literals(line) for line in text.split("\n"))
+            returns = getattr(obj, "returns", None)
+            if obj.is_function and returns is not None:
+                text = _RETURNS.sub(lambda m, r=returns: f"{m[0]}{r}: ", text, count=1)
+            obj.docstring.value = text
+        for obj in _objects(pkg):
+            if obj.is_function:
+                _public_defaults(obj)  # pyright: ignore[reportArgumentType]
+
+
+def _public_defaults(func: griffe.Function) -> None:
+    """Private sentinel defaults replaced by an overload's default, or by none."""
+    overloads = list(func.overloads or ())
+    for param in func.parameters:
+        if param.default is None or not str(param.default).startswith("_"):
+            continue
+        shown = [
+            p.default
+            for o in overloads
+            for p in o.parameters
+            if p.name == param.name and p.default is not None
+        ]
+        param.default = shown[0] if shown else None
+
+
+def _markdown_literals(line: str) -> str:
+    """````x```` as `` `x` `` (a Markdown code span), except on ``>>>``/``...`` lines."""
+    if line.lstrip().startswith((">>>", "...")):
+        return line
+    return _LITERAL.sub(lambda m: f"`{m[1]}`" if "`" not in m[1] else f"`` {m[1]} ``", line)
