@@ -35,7 +35,7 @@ def main() -> int:
     args = ap.parse_args()
     dev = jax.devices()[0]
     t0 = time.perf_counter()
-    n_cases, problems = golden.compare()
+    n_cases, problems, notes = golden.compare()
     t_golden = time.perf_counter() - t0
     kern = bench_kernel.bench_arrays(args.log2n, args.rounds, echo=False)
     train = bench_kernel.bench_training(args.rounds, echo=False)
@@ -73,7 +73,7 @@ def main() -> int:
     print(
         f"# {n} int32 steps, median of {args.rounds} rounds; total {time.perf_counter() - t0:.0f} s"
     )
-    for p in problems:
+    for p in problems + notes:
         print(" ", p)
     if problems:
         print(golden.fast_math_note())

@@ -206,7 +206,7 @@ def write(path: Path = PATH) -> None:
     }
     for name, bits in compute().items():
         case: dict[str, Any] = {"n": int(bits.size), "sha256": _digest(bits)}
-        if name.startswith("f32 eager"):
+        if name.startswith(("f32 eager", "grad")):
             case["hex"] = " ".join(f"{int(b):08x}" for b in bits)
         out["cases"][name] = case
     path.write_text(json.dumps(out, indent=0, sort_keys=True) + "\n")
@@ -222,11 +222,23 @@ def fast_math_note() -> str:
     return ""
 
 
-def compare(path: Path = PATH) -> tuple[int, list[str]]:
-    """Recomputes every case; returns (cases checked, one line per mismatching case)."""
+# Derivatives are ordinary float32 arithmetic on the constants (not correctly rounded), so
+# a compiler that contracts a*b+c into an FMA, or reorders a product, may move them by an
+# ulp or two: measured, jax 0.5.3 against 0.10.2 on CPU, 68 of 2160 differ, by at most 2.
+# They must agree within GRAD_ULP; a bit difference within it is reported, not failed.
+GRAD_ULP = 4
+
+
+def compare(path: Path = PATH, subset: bool = False) -> tuple[int, list[str], list[str]]:
+    """Recomputes the cases of the golden file at ``path``.
+
+    Returns (cases checked, problems, notes): a problem is a value case whose bits differ
+    (or a derivative case beyond GRAD_ULP, or a changed grid); a note is a derivative case
+    whose bits differ within GRAD_ULP. ``subset``: check only the file's cases.
+    """
     golden = json.loads(path.read_text())["cases"]
-    got = compute()
-    problems = []
+    got = {name: _bits(thunk()) for name, thunk in cases() if not subset or name in golden}
+    problems, notes = [], []
     missing = sorted(set(golden) - set(got))
     extra = sorted(set(got) - set(golden))
     if missing or extra:
@@ -236,14 +248,18 @@ def compare(path: Path = PATH) -> tuple[int, list[str]]:
         if bits.size == want["n"] and _digest(bits) == want["sha256"]:
             continue
         line = f"{name}: bits differ"
-        if "hex" in want:
-            ref = np.array([int(h, 16) for h in want["hex"].split()], dtype=np.uint32)
-            bad = np.flatnonzero(ref != bits)
-            line += f" at {bad.size} of {bits.size} steps, e.g. " + ", ".join(
-                f"step {STEPS[i]}: {bits[i]:08x} vs golden {ref[i]:08x}" for i in bad[:3]
-            )
-        problems.append(line)
-    return len(golden), problems
+        if "hex" not in want or len(want["hex"].split()) != bits.size:
+            problems.append(line)
+            continue
+        ref = np.array([int(h, 16) for h in want["hex"].split()], dtype=np.uint32)
+        bad = np.flatnonzero(ref != bits)
+        ulp = np.abs(ref.view(np.int32).astype(np.int64) - bits.view(np.int32).astype(np.int64))
+        where = STEPS if name.startswith("f32") else np.tile(GRAD_STEPS, 3)
+        line += f" at {bad.size} of {bits.size} values (max {ulp.max()} ulp), e.g. " + ", ".join(
+            f"step {where[i]}: {bits[i]:08x} vs golden {ref[i]:08x}" for i in bad[:3]
+        )
+        (notes if name.startswith("grad") and ulp.max() <= GRAD_ULP else problems).append(line)
+    return len(golden), problems, notes
 
 
 def main() -> int:
@@ -251,9 +267,12 @@ def main() -> int:
         write()
         print(f"wrote {PATH} ({len(json.loads(PATH.read_text())['cases'])} cases)")
         return 0
-    n, problems = compare()
-    print(f"{n} cases on {jax.default_backend()}: {n - len(problems)} identical")
-    for p in problems:
+    n, problems, notes = compare()
+    print(
+        f"{n} cases on {jax.default_backend()}: {n - len(problems) - len(notes)} bit-identical, "
+        f"{len(notes)} derivative cases within {GRAD_ULP} ulp, {len(problems)} wrong"
+    )
+    for p in problems + notes:
         print(" ", p)
     if problems:
         print(fast_math_note())
