@@ -173,9 +173,25 @@ def _run_cli(command: str, tmp_path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
 
 
+_CLI_RUNS: dict[str, subprocess.CompletedProcess[str]] = {}
+
+
+@pytest.fixture(scope="module")
+def run_cli(tmp_path_factory):
+    """Runs each documented CLI command once per module (a run costs a fresh interpreter)."""
+    folder = tmp_path_factory.mktemp("cli")
+
+    def run(command: str) -> subprocess.CompletedProcess[str]:
+        if command not in _CLI_RUNS:
+            _CLI_RUNS[command] = _run_cli(command, folder)
+        return _CLI_RUNS[command]
+
+    return run
+
+
 @pytest.mark.parametrize(("name", "command"), CLI, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CLI)])
-def test_cli_commands_run(name, command, tmp_path):
-    proc = _run_cli(command, tmp_path)
+def test_cli_commands_run(name, command, run_cli):
+    proc = run_cli(command)
     assert proc.returncode == 0, f"{name}: `{command}` failed:\n{proc.stderr}"
 
 
@@ -194,9 +210,9 @@ def _same_token(shown: str, real: str) -> bool:
 @pytest.mark.parametrize(
     ("name", "command", "shown"), SAMPLES, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(SAMPLES)]
 )
-def test_cli_sample_output_is_real(name, command, shown, tmp_path):
+def test_cli_sample_output_is_real(name, command, shown, run_cli):
     """A sample output shown after a CLI command is what the command prints now."""
-    printed = _run_cli(command, tmp_path).stdout
+    printed = run_cli(command).stdout
     real = printed.split()
     assert len(shown.split()) == len(real), f"{name}: stale sample; `{command}` prints:\n{printed}"
     bad = [(a, b) for a, b in zip(shown.split(), real, strict=True) if not _same_token(a, b)]
