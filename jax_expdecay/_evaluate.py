@@ -22,13 +22,16 @@ Costs: ~90 vector operations per element, no extra memory traffic; see
 
 from __future__ import annotations
 
+import functools
+import math
 from typing import Any, NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._exp import exp2_64
-from ._exponent import Consts, _Prec, _Step, exponent
+from ._exp import exp2_64_checked
+from ._exponent import Consts, _Prec, _Step, exponent, exponent_digits, normalise
 
 
 def _magnitude(
@@ -38,7 +41,17 @@ def _magnitude(
     w = p.float_dtype.type
     hi, lo = exponent(st.n, st.frac, c if with_init else _no_init(c), p)
     narrow = np.dtype(out_dtype).itemsize < p.float_dtype.itemsize
-    val = exp2_64(hi, lo, round_to_odd=narrow)
+    bits, emin, emax = _FORMATS[np.dtype(out_dtype).name]
+    if not with_init:  # rate ** p for the derivatives: the fast path suffices
+        val, _ = exp2_64_checked(hi, lo, round_to_odd=narrow)
+    elif p.float_dtype == np.float32:  # rounding test; the undecided values go to the accurate path
+        bound = _fast_bound(st, c)
+        val, und = exp2_64_checked(hi, lo, round_to_odd=narrow, bound=bound, out_bits=bits)
+        assert und is not None
+        val = _resolve(val, und, st, c, bits, emin, emax)
+    else:  # float64: ~2^-95 from the exact value, so undecided means an exact tie
+        bound = _fast_bound64(st, c)
+        val, _ = exp2_64_checked(hi, lo, round_to_odd=narrow, bound=bound, out_bits=bits, ties=True)
     if st.posinf is not None:  # the limit p -> inf: 0 (decay) or inf (growth)
         limit = jnp.where(c.floor, w(0.0), w(np.inf))  # from the rate, not K (K is 0
         val = jnp.where(st.posinf & ~c.one, limit, val)  # when no step reaches a stair)
@@ -86,3 +99,191 @@ class Hyper(NamedTuple):
     decay_steps: Any
     transition_begin: Any
     end_value: Any
+
+
+# ----------------------------------------------------------------------------------------
+# The rounding test's bound (error of the fast path) and the accurate path.
+# ----------------------------------------------------------------------------------------
+_FORMATS = {  # significant bits, exponent of the smallest normal, of the largest finite
+    "float32": (24, -126, 127),
+    "bfloat16": (8, -126, 127),
+    "float16": (11, -14, 15),
+    "float64": (53, -1022, 1023),
+}
+
+
+def _fast_bound(st: _Step, c: Consts) -> jax.Array:
+    """Upper bound on ``|hi + low - Y|`` of the float32 fast path, ``Y = V 2^-n < 2``.
+
+    Error of ``t_hi + t_lo`` (units of t, ``S = |A| + |N K| + |f K|``): constants 2^-52.9
+    (numpy ``log2``) and 2^-48 (the float32 ``lo`` of A, K); ``N K_lo`` with ``N`` rounded
+    to float32: 2^-47; the ``lo`` sum of five Fast2Sum errors (each <= 2^-24 of a sum
+    <= |N K|) with its own roundings: <= 2^-43.6; the last TwoSum/``a_lo`` additions:
+    2^-45. Total < 2^-42.5 S. A traced config's device constants (2^-47) are inside it.
+    In the result that is a relative ``2^-42.5 S ln2/64``; the exp adds < 2^-47 relative
+    (``_exp``, steps 2-4; taken as 2^-46). With ``Y < 2`` and float32 rounding of the
+    bound itself (a few 2^-24, covered by the factor 1.01):
+        B = 2.02 (2^-46 + 2^-42.5 * 0.01083 * S).
+    """
+    f32 = np.float32
+    s = jnp.abs(c.a_hi) + st.n.astype(jnp.float32) * jnp.abs(c.k_hi)
+    if st.frac is not None:
+        s = s + st.frac * jnp.abs(c.k_hi)
+    return f32(2.02 * 2.0**-46) + s * f32(2.02 * 2.0**-42.5 * 0.01083)
+
+
+def _fast_bound64(st: _Step, c: Consts) -> jax.Array:
+    """The same for the float64 path: constants from 60-digit ``decimal`` as float64
+    pairs (2^-104), limbs and sums as above with 2^-53 for 2^-24: < 2^-95 S in t, and
+    the float64 exp within ~2^-100. Far below the half-ulp of any output format."""
+    f64 = np.float64
+    w = jnp.float64
+    s = jnp.abs(c.a_hi) + st.n.astype(w) * jnp.abs(c.k_hi)
+    if st.frac is not None:
+        s = s + st.frac * jnp.abs(c.k_hi)
+    return f64(2.02 * 2.0**-98) + s * f64(2.02 * 2.0**-95 * 0.01083)
+
+
+# Fixed-point numbers of the accurate path: lists of ``_L`` int32 digits, the first the
+# integer part, then 10 fractional digits of 12 bits (weights 2^-12 .. 2^-120).
+_L = 11
+
+
+@functools.cache
+def _acc_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``ln2/64`` (1 x L), ``1/k!`` for k = 0..12 (13 x L) and ``2^(j/64)`` for
+    j = 0..63 (64 x L) as floor digits, from 60-digit ``decimal`` and ``fractions``."""
+    import decimal
+    from fractions import Fraction
+
+    ctx = decimal.Context(prec=60)
+    scale = 2 ** (12 * (_L - 1))
+
+    def digits(x_scaled: int) -> list[int]:
+        out = []
+        for _ in range(_L - 1):
+            x_scaled, r = divmod(x_scaled, 4096)
+            out.append(r)
+        out.append(x_scaled)
+        return out[::-1]
+
+    def floor_scaled(x: decimal.Decimal) -> int:
+        return int(
+            ctx.multiply(x, scale).to_integral_value(rounding=decimal.ROUND_FLOOR, context=ctx)
+        )
+
+    ln2_64 = digits(floor_scaled(ctx.divide(ctx.ln(decimal.Decimal(2)), 64)))
+    coef = [digits(int(Fraction(scale, math.factorial(k)))) for k in range(13)]
+    two = [
+        digits(floor_scaled(ctx.power(decimal.Decimal(2), ctx.divide(decimal.Decimal(j), 64))))
+        for j in range(64)
+    ]
+    return (
+        np.asarray([ln2_64], np.int32),
+        np.asarray(coef, np.int32),
+        np.asarray(two, np.int32),
+    )
+
+
+def _fx_mul(a: list[jax.Array], b: list[jax.Array]) -> list[jax.Array]:
+    """Product truncated to ``_L`` digits: pairs ``i + j >= _L`` are dropped, at most
+    ``(s + 1) 2^24 2^-12s`` summed over ``s >= 11``: < 2^-104.4 (values below 4)."""
+    cols = [a[0] * b[i] for i in range(_L)]
+    for i in range(1, _L):
+        for j in range(_L - i):
+            cols[i + j] = cols[i + j] + a[i] * b[j]
+    return normalise(cols)
+
+
+def _accurate(
+    n: jax.Array, frac: jax.Array | None, dig: jax.Array, bits: int, emin: int, emax: int
+) -> tuple[jax.Array, jax.Array]:
+    """The output format's rounding of ``Y 2^m = 2^(t/64)`` from the exact-digit ``t``,
+    as a float32 equal to it, and whether it applies (the result is a normal number of
+    the format; elsewhere the caller keeps the fast value).
+
+    Errors (absolute, on ``Y`` in [1, 2)): ``t`` < 2^-104.9 (``_exponent``) gives
+    < 2^-110 in Y; ``r = F ln2/64`` one truncated product (2^-104.4) and the constant
+    (2^-120); ``exp(r)``, r < 0.01083, Taylor to degree 12 (remainder
+    < 0.01083^13/13! < 2^-117), 12 Horner steps of one truncated product each (2^-104.4)
+    with digits of ``1/k!`` floored (2^-120): < 2^-100.8; times ``2^(j/64)`` (floored,
+    2^-120): < 2 * 2^-100.8 + 2^-104.4 < 2^-99.6. So ``|Y_digits - Y| < 2^-99.5``.
+
+    Rounding to ``bits`` significant bits: ``S`` is the top ``bits`` bits of ``Y``, ``D``
+    the rest minus half an ulp. ``|D| < 2^-96`` (the 8 fractional digits below the round
+    bit all 0 with the round bit set, or all 4095 without it) is taken as an exact tie
+    and rounded to even: exact ties (``D = 0``) always are, since the error is below
+    2^-99.5; a value that is not a tie would need to lie within 2^-96 of a midpoint.
+    """
+    i32 = jnp.int32
+    ln2_64, coef, two = (jnp.asarray(x) for x in _acc_tables())
+    whole, frac_digits = exponent_digits(n, frac, dig)
+    f = [jnp.zeros_like(whole), *frac_digits]
+    r = _fx_mul(f, [jnp.broadcast_to(ln2_64[0, i], whole.shape) for i in range(_L)])
+
+    def horner(i, acc):
+        k = 11 - i
+        prod = _fx_mul(r, list(acc))
+        return tuple(normalise([prod[d] + coef[k, d] for d in range(_L)]))
+
+    init = tuple(jnp.broadcast_to(coef[12, d], whole.shape) for d in range(_L))
+    e = list(jax.lax.fori_loop(0, 12, horner, init))
+    j = whole & i32(63)
+    m = whole >> 6
+    t_j = [jnp.take(two[:, d], j, mode="clip") for d in range(_L)]
+    y = _fx_mul(t_j, e)
+    top = y[1] * i32(4096) + y[2]  # fraction bits 1..24 of Y
+    sig = (y[0] << (bits - 1)) + (top >> (25 - bits))
+    round_bit = (top >> (24 - bits)) & 1
+    low_mask = (1 << (24 - bits)) - 1
+    below = top & i32(low_mask)
+    zeros = below == 0
+    ones = below == low_mask
+    for d in range(3, 9):
+        zeros = zeros & (y[d] == 0)
+        ones = ones & (y[d] == 4095)
+    tie = jnp.where(round_bit == 1, zeros, ones)
+    sig = sig + jnp.where(tie, sig & 1, round_bit)
+    out = ((m + 127) << 23) + ((sig - (1 << (bits - 1))) << (24 - bits))
+    ok = (m >= emin) & (m <= emax) & (y[0] >= 1) & (y[0] <= 2)
+    out = jnp.where(ok, out, i32(0))
+    return jax.lax.bitcast_convert_type(out, jnp.float32), ok
+
+
+_CAP = 64  # undecided elements fixed one by one in an array; beyond, the whole array
+
+
+def _resolve(
+    val: jax.Array, und: jax.Array, st: _Step, c: Consts, bits: int, emin: int, emax: int
+) -> jax.Array:
+    """Replaces the undecided values by the accurate path's, computing it only when
+    needed: under ``lax.cond`` for a scalar; for an array, on the (at most ``_CAP``)
+    undecided elements gathered by ``nonzero``, or on all when there are more."""
+    shape = val.shape
+    n = jnp.broadcast_to(st.n, shape)
+    frac = None if st.frac is None else jnp.broadcast_to(st.frac, shape)
+    dig = jnp.broadcast_to(c.dig, (*shape, c.dig.shape[-1]))
+
+    def full(v):
+        acc, ok = _accurate(n, frac, dig, bits, emin, emax)
+        return jnp.where(und & ok, acc, v)
+
+    if val.size <= 1:
+        return jax.lax.cond(jnp.any(und), full, lambda v: v, val)
+
+    def some(v):
+        flat_und = und.reshape(-1)
+        idx = jnp.nonzero(flat_und, size=_CAP, fill_value=0)[0]
+        fr = None if frac is None else frac.reshape(-1)[idx]
+        acc, ok = _accurate(
+            n.reshape(-1)[idx], fr, dig.reshape(-1, dig.shape[-1])[idx], bits, emin, emax
+        )
+        flat = v.reshape(-1)
+        take = flat_und[idx] & ok
+        return flat.at[idx].set(jnp.where(take, acc, flat[idx])).reshape(shape)
+
+    def fix(v):
+        many = jnp.sum(und.astype(jnp.int32)) > _CAP
+        return jax.lax.cond(many, full, some, v)
+
+    return jax.lax.cond(jnp.any(und), fix, lambda v: v, val)

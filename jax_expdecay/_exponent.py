@@ -101,6 +101,7 @@ class Consts(NamedTuple):
     floor: Any  # bool: decay_rate < 1 (end_value is a floor, else a cap)
     one: Any  # bool: decay_rate == 1 (the value never moves, even at step +inf)
     bad: Any  # bool: an invalid traced hyperparameter (the value is NaN at every step)
+    dig: Any  # int32 [..., 30]: A and K as 12-bit fixed-point digits (``_digits``)
 
 
 class _Prec(NamedTuple):
@@ -219,6 +220,7 @@ def host_consts(init: Any, d: Any, rate: Any, tb: Any, staircase: bool, p: _Prec
         floor=np.asarray(rate_a < 1),
         one=np.asarray(rate_a == 1),
         bad=np.zeros(shape, bool),
+        dig=_host_digits(init_a, d_a, rate_a, staircase, p),
     )
 
 
@@ -477,6 +479,7 @@ def traced_consts(init: Any, d: Any, rate: Any, tb: Any, staircase: bool, p: _Pr
         floor=rate_w < 1,
         one=rate_w == 1,
         bad=_invalid(init_w, d, rate_w),
+        dig=_device_digits(a_hi, a_lo, k_hi, k_lo, p),
     )
 
 
@@ -558,3 +561,167 @@ def _parse_step(step: jax.Array, c: Consts, p: _Prec, staircase: bool) -> _Step:
         pf = pf * c.inv_d
     pf = jnp.where(hold, w(0), pf)
     return _Step(n, frac, hold, decayed, nan, posinf, pf)
+
+
+# ----------------------------------------------------------------------------------------
+# The accurate exponent: t in 12-bit fixed-point digits (integers, so exact everywhere).
+# ----------------------------------------------------------------------------------------
+# The fast ``t_hi + t_lo`` above carries ~48 bits, so near |t| ~ 9600 it is off by up to
+# ~2^-35 absolute (~2^-41 relative in the result). The accurate path (used only where the
+# rounding test in ``_evaluate`` cannot decide) recomputes ``t`` exactly in integers:
+#
+#   A = sum_i a_i 2^(12 (3 - i)), i = 0..13  (weights 2^36 .. 2^-120)
+#   K = sum_i k_i 2^(12 (3 - i)), i = 0..15  (weights 2^36 .. 2^-144)
+#
+# with ``a_0``, ``k_0`` signed and the other digits in [0, 4096) (floor digits). The host
+# takes them from 60-digit ``decimal`` (error 2^-120 in A, 2^-144 in K); a traced config
+# from its double-float constants (exact digits of ``hi + lo``, so only as good as those).
+# ``N`` (uint32) is cut into 12/12/8-bit limbs ``n_l`` (weights 2^(12 l)), a float step's
+# fraction into four 12-bit digits (weights 2^-12 .. 2^-48; exact for steps >= 1, where
+# the fraction is a multiple of 2^-23). Every product of a limb and a digit is below 2^24
+# and exact in int32; it lands in column ``i - l`` (or ``i + q`` for the fraction). Each
+# column sums at most 8 such products (< 2^27), then one carry pass (arithmetic shift,
+# so floor carries also for negative columns) normalises them. Products of columns below
+# the last (2^-120) are dropped: at most 3 * 16 products < 2^24 at weights <= 2^-132,
+# < 2^-105 in all. Products above column 0 are dropped too: they only exist when
+# |N K| >= 2^48, far outside the range where the result is a float32. So
+#
+#   |t_digits - t| <= 2^-120 (A) + 2^32 2^-144 (N K) + 2^-105 (dropped) < 2^-104.9
+#
+# in units of t (= 64 log2 |lr|): 2^-111 relative in the result.
+_DIG_TOP = 3  # the first digit has weight 2^(12 * 3)
+_NA, _NK = 14, 16  # digits of A and of K
+_NCOL = 14  # columns of t: weights 2^36 .. 2^-120
+
+
+def _int_digits(x: int, count: int) -> list[int]:
+    """Floor digits of the integer ``x`` (a fixed-point number scaled by 2^(12 (count -
+    1 - 3))): the first digit signed, the others in [0, 4096)."""
+    out = []
+    for _ in range(count - 1):
+        x, r = divmod(x, 4096)
+        out.append(r)
+    out.append(x)
+    return out[::-1]
+
+
+@functools.cache
+def _digits_of(init: float, d: int, rate: float, staircase: bool) -> tuple[int, ...]:
+    """A and K of one config as digits, from 60-digit ``decimal`` (< 2^-190 relative)."""
+    import decimal
+
+    ctx = _ctx()
+    scale = ctx.divide(64, ctx.ln(decimal.Decimal(2)))
+    init_d, rate_d = _dec(init), _dec(rate)
+    a = ctx.multiply(ctx.ln(abs(init_d)), scale) if init_d != 0 else decimal.Decimal(0)
+    k = ctx.multiply(ctx.ln(rate_d), scale) if rate_d > 0 else decimal.Decimal(0)
+    if staircase:
+        if d > P32.umax:
+            k = decimal.Decimal(0)
+    else:
+        k = ctx.divide(k, decimal.Decimal(d))
+    fa = int(
+        ctx.multiply(a, 2 ** (12 * (_NA - 1 - _DIG_TOP))).to_integral_value(
+            rounding=decimal.ROUND_FLOOR, context=ctx
+        )
+    )
+    fk = int(
+        ctx.multiply(k, 2 ** (12 * (_NK - 1 - _DIG_TOP))).to_integral_value(
+            rounding=decimal.ROUND_FLOOR, context=ctx
+        )
+    )
+    return tuple(_int_digits(fa, _NA) + _int_digits(fk, _NK))
+
+
+def _host_digits(init: np.ndarray, d: np.ndarray, rate: np.ndarray, staircase: bool, p: _Prec):
+    """``dig`` for concrete configs (each distinct config once: ``decimal`` is ~0.1 ms)."""
+    shape = init.shape
+    if p.float_dtype != np.float32:  # the 64-bit path has no accurate path (see _evaluate)
+        return np.zeros((*shape, _NA + _NK), np.int32)
+    flat = zip(init.ravel().tolist(), d.ravel().tolist(), rate.ravel().tolist(), strict=True)
+    rows = [_digits_of(float(i), int(dd), float(r), staircase) for i, dd, r in flat]
+    return np.asarray(rows, np.int32).reshape((*shape, _NA + _NK))
+
+
+def _float_digits(x: jax.Array, count: int) -> list[jax.Array]:
+    """Floor digits of a float32 ``x`` (|x| < 2^36) at weights 2^36, 2^24, ...: exact
+    (scaling by powers of two, floor, and a subtraction of the digit's value, which
+    leaves the lower bits of ``x`` untouched)."""
+    out = []
+    rem = x
+    for i in range(count):
+        w = np.float32(2.0 ** (12 * (_DIG_TOP - i)))
+        dgt = jnp.floor(rem * (np.float32(1) / w))
+        rem = rem - dgt * w
+        out.append(dgt.astype(jnp.int32))
+    return out
+
+
+def _add_digits(a: list[jax.Array], b: list[jax.Array]) -> list[jax.Array]:
+    return [x + y for x, y in zip(a, b, strict=True)]
+
+
+def _device_digits(a_hi, a_lo, k_hi, k_lo, p: _Prec) -> jax.Array:
+    """``dig`` for a traced config: the exact digits of its double-float A and K."""
+    shape = jnp.shape(a_hi)
+    if p.float_dtype != np.float32:
+        return jnp.zeros((*shape, _NA + _NK), jnp.int32)
+    f32 = jnp.float32
+    a = _add_digits(
+        _float_digits(jnp.asarray(a_hi, f32), _NA), _float_digits(jnp.asarray(a_lo, f32), _NA)
+    )
+    k = _add_digits(
+        _float_digits(jnp.asarray(k_hi, f32), _NK), _float_digits(jnp.asarray(k_lo, f32), _NK)
+    )
+    return jnp.stack(a + k, axis=-1)
+
+
+def normalise(cols: list[jax.Array]) -> list[jax.Array]:
+    """One carry pass, least significant first: every column but the first in [0, 4096)."""
+    cols = list(cols)
+    for i in range(len(cols) - 1, 0, -1):
+        carry = cols[i] >> 12  # arithmetic shift: a floor, also for negative columns
+        cols[i] = cols[i] & 4095
+        cols[i - 1] = cols[i - 1] + carry
+    return cols
+
+
+def exponent_digits(
+    n: jax.Array, frac: jax.Array | None, dig: jax.Array
+) -> tuple[jax.Array, list[jax.Array]]:
+    """``t = A + (n + frac) K`` as ``I + F``: an int32 ``I`` (wrapping beyond 2^31: only
+    outside the float32 range) and ``F`` in [0, 1) as 10 digits (weights 2^-12..2^-120).
+    ``n`` is uint32 (the float32 path); error bound above."""
+    i32 = jnp.int32
+    a = [dig[..., i] for i in range(_NA)]
+    k = [dig[..., _NA + i] for i in range(_NK)]
+    cols = [jnp.zeros(jnp.broadcast_shapes(n.shape, a[0].shape), i32) for _ in range(_NCOL)]
+    for i in range(_NA):
+        cols[i] = cols[i] + a[i]
+    limbs = [
+        (n & np.uint32(0xFFF)).astype(i32),
+        ((n >> np.uint32(12)) & np.uint32(0xFFF)).astype(i32),
+        (n >> np.uint32(24)).astype(i32),
+    ]
+    for l_, limb in enumerate(limbs):
+        for i in range(_NK):
+            col = i - l_
+            if 0 <= col < _NCOL:
+                cols[col] = cols[col] + limb * k[i]
+    if frac is not None:
+        fd = []
+        rem = frac.astype(jnp.float32)
+        for _ in range(4):
+            rem = rem * np.float32(4096)
+            dgt = jnp.floor(rem)
+            rem = rem - dgt
+            fd.append(dgt.astype(i32))
+        for q, f in enumerate(fd, start=1):
+            for i in range(_NK):
+                if i + q < _NCOL:
+                    cols[i + q] = cols[i + q] + f * k[i]
+    cols = normalise(cols)
+    whole = cols[0]
+    for c in cols[1 : _DIG_TOP + 1]:
+        whole = whole * i32(4096) + c  # wraps only when |t| >= 2^31 (masked by the caller)
+    return whole, cols[_DIG_TOP + 1 :]
