@@ -344,9 +344,7 @@ def _exponent64(c: _Consts, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return s, tl - (s - th)
 
 
-def _filter(
-    c: _Consts, n: np.ndarray, fmt: Fmt
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _filter(c: _Consts, n: np.ndarray, fmt: Fmt) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Expected values (before flush) at exponents ``A + n K``, the decided mask, and
     the "certainly tiny" mask (no need for mpmath: the value is below a quarter of the
     smallest subnormal of the format, so it rounds to 0)."""
@@ -359,9 +357,7 @@ def _filter(
     v = th_c - k / 64.0  # exact (see the module doc of the checker)
     tl_c = np.where((th_c == th), tl, 0.0)
     r = v * c.ln2[0] + (tl_c * c.ln2[0] + v * c.ln2[1])
-    q = r * (
-        1.0 + r * (0.5 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 + r * (1.0 / 720)))))
-    )
+    q = r * (1.0 + r * (0.5 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 + r * (1.0 / 720))))))
     j = (k.astype(np.int64) & 63).astype(np.intp)
     n2 = np.floor_divide(k, 64.0)
     t1, t2 = c.table[0][j], c.table[1][j]
@@ -539,7 +535,7 @@ def selftest(start: int = 790_000, n: int = 2**16, samples: int = 200, seed: int
             c = _consts(cfg, staircase)
             truth: dict[int, int] = {}
 
-            def exact_bits(steps: np.ndarray, cfg=cfg, staircase=staircase) -> np.ndarray:
+            def exact_bits(steps: np.ndarray, cfg=cfg, staircase=staircase, c=c) -> np.ndarray:
                 off = np.maximum(steps - cfg.transition_begin, 0)
                 nn = off // cfg.decay_steps if staircase else off
                 e, _, _ = _expected_for(cfg, staircase, fmt, nn, steps, c)
@@ -547,7 +543,9 @@ def selftest(start: int = 790_000, n: int = 2**16, samples: int = 200, seed: int
 
             planted: set[int] = set()
 
-            def plant(steps: np.ndarray, got: np.ndarray, staircase=staircase, cfg=cfg):
+            def plant(
+                steps: np.ndarray, got: np.ndarray, staircase=staircase, cfg=cfg, planted=planted
+            ):
                 got = got.copy()
                 idx = rng.choice(len(steps), 40, replace=False)
                 for k, i in enumerate(idx):

@@ -22,16 +22,17 @@ Costs: ~90 vector operations per element, no extra memory traffic; see
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 
+from . import _fixed
 from ._exp import exp2_64_checked
-from ._exponent import Consts, _Prec, _Step, exponent, exponent_digits, normalise
+from ._exponent import Consts, _Prec, _Step, exponent, exponent_digits
 
 
 def _magnitude(
@@ -42,16 +43,21 @@ def _magnitude(
     hi, lo = exponent(st.n, st.frac, c if with_init else _no_init(c), p)
     narrow = np.dtype(out_dtype).itemsize < p.float_dtype.itemsize
     bits, emin, emax = _FORMATS[np.dtype(out_dtype).name]
+    sub_emin = emin if emin > -126 else None  # float16's subnormals are float32 normals
     if not with_init:  # rate ** p for the derivatives: the fast path suffices
         val, _ = exp2_64_checked(hi, lo, round_to_odd=narrow)
     elif p.float_dtype == np.float32:  # rounding test; the undecided values go to the accurate path
         bound = _fast_bound(st, c)
-        val, und = exp2_64_checked(hi, lo, round_to_odd=narrow, bound=bound, out_bits=bits)
+        val, und = exp2_64_checked(
+            hi, lo, round_to_odd=narrow, bound=bound, out_bits=bits, out_emin=sub_emin
+        )
         assert und is not None
         val = _resolve(val, und, st, c, bits, emin, emax)
     else:  # float64: ~2^-95 from the exact value, so undecided means an exact tie
         bound = _fast_bound64(st, c)
-        val, _ = exp2_64_checked(hi, lo, round_to_odd=narrow, bound=bound, out_bits=bits, ties=True)
+        val, _ = exp2_64_checked(
+            hi, lo, round_to_odd=narrow, bound=bound, out_bits=bits, out_emin=sub_emin, ties=True
+        )
     if st.posinf is not None:  # the limit p -> inf: 0 (decay) or inf (growth)
         limit = jnp.where(c.floor, w(0.0), w(np.inf))  # from the rate, not K (K is 0
         val = jnp.where(st.posinf & ~c.one, limit, val)  # when no step reaches a stair)
@@ -76,13 +82,43 @@ class _Static:
         self.c = c
 
 
+def _round_once(x: Any, out_dtype: Any) -> jax.Array:
+    """``end_value`` in the output dtype, rounded once from the value given.
+
+    Comparing the rounded result with the rounded ``end_value`` equals rounding the
+    exact comparison (rounding is monotone), so only this rounding must be single. A
+    concrete value goes through round-to-odd to float64 (Python ints beyond 2^53) and
+    then to float32 (for bfloat16/float16), from which one round-to-nearest is the
+    correct one; a traced value is cast by XLA."""
+    if isinstance(x, Tracer):
+        return x.astype(out_dtype)
+    out = np.dtype(out_dtype)
+    if isinstance(x, int) and not isinstance(x, bool):
+        f = float(x)
+        if int(f) != x and int(np.float64(f).view(np.int64)) % 2 == 0:
+            f = math.nextafter(f, math.inf if x > f else -math.inf)
+        x64 = np.asarray(f, np.float64)
+    else:
+        x64 = np.asarray(x, np.float64)
+    if out == np.float64:
+        return jnp.asarray(x64, out)
+    f32 = x64.astype(np.float32)
+    if out.itemsize < 4:
+        bits = f32.view(np.int32)
+        inexact = f32.astype(np.float64) != x64
+        toward = np.where(np.abs(x64) > np.abs(f32.astype(np.float64)), 1, -1).astype(np.int32)
+        bits = np.where(inexact & (bits % 2 == 0), bits + toward, bits)
+        f32 = bits.view(np.float32)
+    return jnp.asarray(np.asarray(f32).astype(out), out)
+
+
 def _finish(st: _Step, c: Consts, p: _Prec, out_dtype: Any, end_value: Any):
     """``sign * magnitude``, then ``end_value`` and NaN: (value, magnitude, clamped)."""
     mag = _magnitude(st, c, p, out_dtype)
     out = jnp.where(c.sign == 0, jnp.zeros((), p.float_dtype), mag * c.sign).astype(out_dtype)
     clamped = None
     if end_value is not None:
-        ev = jnp.asarray(end_value).astype(out_dtype)
+        ev = _round_once(end_value, out_dtype)
         new = jnp.where(c.floor, jnp.maximum(out, ev), jnp.minimum(out, ev))
         clamped = new != out
         out = new
@@ -144,57 +180,6 @@ def _fast_bound64(st: _Step, c: Consts) -> jax.Array:
     return f64(2.02 * 2.0**-98) + s * f64(2.02 * 2.0**-95 * 0.01083)
 
 
-# Fixed-point numbers of the accurate path: lists of ``_L`` int32 digits, the first the
-# integer part, then 10 fractional digits of 12 bits (weights 2^-12 .. 2^-120).
-_L = 11
-
-
-@functools.cache
-def _acc_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``ln2/64`` (1 x L), ``1/k!`` for k = 0..12 (13 x L) and ``2^(j/64)`` for
-    j = 0..63 (64 x L) as floor digits, from 60-digit ``decimal`` and ``fractions``."""
-    import decimal
-    from fractions import Fraction
-
-    ctx = decimal.Context(prec=60)
-    scale = 2 ** (12 * (_L - 1))
-
-    def digits(x_scaled: int) -> list[int]:
-        out = []
-        for _ in range(_L - 1):
-            x_scaled, r = divmod(x_scaled, 4096)
-            out.append(r)
-        out.append(x_scaled)
-        return out[::-1]
-
-    def floor_scaled(x: decimal.Decimal) -> int:
-        return int(
-            ctx.multiply(x, scale).to_integral_value(rounding=decimal.ROUND_FLOOR, context=ctx)
-        )
-
-    ln2_64 = digits(floor_scaled(ctx.divide(ctx.ln(decimal.Decimal(2)), 64)))
-    coef = [digits(int(Fraction(scale, math.factorial(k)))) for k in range(13)]
-    two = [
-        digits(floor_scaled(ctx.power(decimal.Decimal(2), ctx.divide(decimal.Decimal(j), 64))))
-        for j in range(64)
-    ]
-    return (
-        np.asarray([ln2_64], np.int32),
-        np.asarray(coef, np.int32),
-        np.asarray(two, np.int32),
-    )
-
-
-def _fx_mul(a: list[jax.Array], b: list[jax.Array]) -> list[jax.Array]:
-    """Product truncated to ``_L`` digits: pairs ``i + j >= _L`` are dropped, at most
-    ``(s + 1) 2^24 2^-12s`` summed over ``s >= 11``: < 2^-104.4 (values below 4)."""
-    cols = [a[0] * b[i] for i in range(_L)]
-    for i in range(1, _L):
-        for j in range(_L - i):
-            cols[i + j] = cols[i + j] + a[i] * b[j]
-    return normalise(cols)
-
-
 def _accurate(
     n: jax.Array, frac: jax.Array | None, dig: jax.Array, bits: int, emin: int, emax: int
 ) -> tuple[jax.Array, jax.Array]:
@@ -202,41 +187,26 @@ def _accurate(
     as a float32 equal to it, and whether it applies (the result is a normal number of
     the format; elsewhere the caller keeps the fast value).
 
-    Errors (absolute, on ``Y`` in [1, 2)): ``t`` < 2^-104.9 (``_exponent``) gives
-    < 2^-110 in Y; ``r = F ln2/64`` one truncated product (2^-104.4) and the constant
-    (2^-120); ``exp(r)``, r < 0.01083, Taylor to degree 12 (remainder
-    < 0.01083^13/13! < 2^-117), 12 Horner steps of one truncated product each (2^-104.4)
-    with digits of ``1/k!`` floored (2^-120): < 2^-100.8; times ``2^(j/64)`` (floored,
-    2^-120): < 2 * 2^-100.8 + 2^-104.4 < 2^-99.6. So ``|Y_digits - Y| < 2^-99.5``.
+    Errors (on ``Y`` in [1, 2)): ``t`` within 2^-104.9 (``_exponent``), i.e. 2^-110
+    relative in Y, and ``_fixed.exp2`` within 2^-123: ``|Y_digits - Y| < 2^-109.9``.
 
     Rounding to ``bits`` significant bits: ``S`` is the top ``bits`` bits of ``Y``, ``D``
     the rest minus half an ulp. ``|D| < 2^-96`` (the 8 fractional digits below the round
     bit all 0 with the round bit set, or all 4095 without it) is taken as an exact tie
     and rounded to even: exact ties (``D = 0``) always are, since the error is below
-    2^-99.5; a value that is not a tie would need to lie within 2^-96 of a midpoint.
+    2^-109.9; a value that is not a tie would need to lie within 2^-96 of a midpoint.
     """
     i32 = jnp.int32
-    ln2_64, coef, two = (jnp.asarray(x) for x in _acc_tables())
     whole, frac_digits = exponent_digits(n, frac, dig)
-    f = [jnp.zeros_like(whole), *frac_digits]
-    r = _fx_mul(f, [jnp.broadcast_to(ln2_64[0, i], whole.shape) for i in range(_L)])
-
-    def horner(i, acc):
-        k = 11 - i
-        prod = _fx_mul(r, list(acc))
-        return tuple(normalise([prod[d] + coef[k, d] for d in range(_L)]))
-
-    init = tuple(jnp.broadcast_to(coef[12, d], whole.shape) for d in range(_L))
-    e = list(jax.lax.fori_loop(0, 12, horner, init))
-    j = whole & i32(63)
-    m = whole >> 6
-    t_j = [jnp.take(two[:, d], j, mode="clip") for d in range(_L)]
-    y = _fx_mul(t_j, e)
+    m, y = _fixed.exp2(whole, frac_digits)
     top = y[1] * i32(4096) + y[2]  # fraction bits 1..24 of Y
-    sig = (y[0] << (bits - 1)) + (top >> (25 - bits))
-    round_bit = (top >> (24 - bits)) & 1
-    low_mask = (1 << (24 - bits)) - 1
-    below = top & i32(low_mask)
+    # significant bits kept: fewer below the smallest normal (float16's subnormals,
+    # which are normal float32 numbers; float32/bfloat16 results there are flushed)
+    keep = i32(bits) - jnp.clip(i32(emin) - m, 0, bits) if emin > -126 else i32(bits)
+    sig = (y[0] << (keep - 1)) + (top >> (25 - keep))
+    round_bit = (top >> (24 - keep)) & 1
+    low_mask = (i32(1) << (24 - keep)) - 1
+    below = top & low_mask
     zeros = below == 0
     ones = below == low_mask
     for d in range(3, 9):
@@ -244,10 +214,14 @@ def _accurate(
         ones = ones & (y[d] == 4095)
     tie = jnp.where(round_bit == 1, zeros, ones)
     sig = sig + jnp.where(tie, sig & 1, round_bit)
-    out = ((m + 127) << 23) + ((sig - (1 << (bits - 1))) << (24 - bits))
-    ok = (m >= emin) & (m <= emax) & (y[0] >= 1) & (y[0] <= 2)
-    out = jnp.where(ok, out, i32(0))
-    return jax.lax.bitcast_convert_type(out, jnp.float32), ok
+    normal = ((m + 127) << 23) + ((sig - (i32(1) << (keep - 1))) << (24 - keep))
+    out = jax.lax.bitcast_convert_type(normal, jnp.float32)
+    if emin > -126:  # sig 2^(m - keep + 1) >= 2^-49: a normal float32, the product exact
+        scale = jax.lax.bitcast_convert_type((m - keep + 1 + 127) << 23, jnp.float32)
+        out = jnp.where(keep < bits, sig.astype(jnp.float32) * scale, out)
+    ok = (m >= emin - bits) & (m <= emax) & (y[0] == 1) & (keep >= 1)
+    out = jnp.where(ok, out, jnp.float32(0))
+    return out, ok
 
 
 _CAP = 64  # undecided elements fixed one by one in an array; beyond, the whole array

@@ -222,6 +222,18 @@ def exp2_64(t_hi: jax.Array, t_lo: jax.Array, *, round_to_odd: bool = False) -> 
     return exp2_64_checked(t_hi, t_lo, round_to_odd=round_to_odd)[0]
 
 
+def _narrow_shift(fb, n, sp: _Spec, bits: int, out_emin: int | None):
+    """Low bits of ``big`` below the output format's last place: ``mant + 1 - bits``, plus
+    the shortfall of the result's exponent below ``out_emin`` (capped at ``mant``)."""
+    it = sp.int_dtype.type
+    sh = it(sp.mant + 1 - bits)
+    if out_emin is None:
+        return sh
+    bias = (1 << (sp.float_dtype.itemsize * 8 - 2 - sp.mant)) - 1
+    e_out = (fb >> sp.mant) - it(bias) + n
+    return jnp.minimum(sh + jnp.clip(it(out_emin) - e_out, 0, sp.mant), it(sp.mant))
+
+
 def exp2_64_checked(
     t_hi: jax.Array,
     t_lo: jax.Array,
@@ -229,6 +241,7 @@ def exp2_64_checked(
     round_to_odd: bool = False,
     bound: Any = None,
     out_bits: int | None = None,
+    out_emin: int | None = None,
     ties: bool = False,
 ) -> tuple[jax.Array, jax.Array | None]:
     """``exp2_64`` and its rounding test: ``(value, undecided)``.
@@ -273,12 +286,12 @@ def exp2_64_checked(
             down = jax.lax.bitcast_convert_type(fb - it(1), sp.float_dtype)
             dist = jnp.where(err >= 0, (up - big) * w(0.5) - err, (big - down) * w(0.5) + err)
         else:  # the narrow format's midpoint: low bits of big equal to 100...0
-            sh = sp.mant + 1 - bits
-            low_bits = fb & it((1 << sh) - 1)
+            sh = _narrow_shift(fb, n, sp, bits, out_emin)
+            low_bits = fb & ((it(1) << sh) - it(1))
             ulp = jax.lax.bitcast_convert_type(
                 (fb & it(exp_max << sp.mant)) - it(sp.mant << sp.mant), sp.float_dtype
             )  # 2^(e(big) - mant): big's ulp (big is in [0.99, 2): never subnormal)
-            dist = jnp.abs((low_bits - it(1 << (sh - 1))).astype(sp.float_dtype) * ulp + err)
+            dist = jnp.abs((low_bits - (it(1) << (sh - 1))).astype(sp.float_dtype) * ulp + err)
         in_range = (field > 0) & (field < exp_max)
         undecided = in_range & ~(dist > bound)
     if round_to_odd:
@@ -292,9 +305,9 @@ def exp2_64_checked(
             other = fb + jnp.where(err >= 0, it(1), it(-1))
             even = jnp.where((fb & 1) == 0, fb, other)
         else:  # the narrow value below the midpoint, or the one above if that is odd
-            sh = sp.mant + 1 - bits
-            below = fb & it(~((1 << sh) - 1))
-            even = jnp.where((below >> sh) & 1 == 1, below + it(1 << sh), below)
+            sh = _narrow_shift(fb, n, sp, bits, out_emin)
+            below = fb & ~((it(1) << sh) - it(1))
+            even = jnp.where((below >> sh) & 1 == 1, below + (it(1) << sh), below)
         fb_odd = jnp.where(undecided, even, fb_odd)
     fb = fb_odd
     out = fb + (n << sp.mant)

@@ -71,6 +71,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._exp import _fast_two_sum
+from ._fixed import normalise
 
 if TYPE_CHECKING:
     import decimal
@@ -162,7 +163,7 @@ def _host64_scalar(init: Any, d: int, rate: Any, staircase: bool) -> tuple[Any, 
     ctx = _ctx()
     init_d, rate_d = _dec(init), _dec(rate)
     scale = ctx.divide(64, ctx.ln(decimal.Decimal(2)))  # natural log -> 64 log2
-    a = ctx.multiply(ctx.ln(abs(init_d)), scale) if init_d != 0 else decimal.Decimal(0)
+    a = ctx.multiply(ctx.ln(ctx.abs(init_d)), scale) if init_d != 0 else decimal.Decimal(0)
     k = ctx.multiply(ctx.ln(rate_d), scale) if rate_d != 0 else decimal.Decimal(0)
     if staircase:
         if d > P64.umax:
@@ -479,7 +480,9 @@ def traced_consts(init: Any, d: Any, rate: Any, tb: Any, staircase: bool, p: _Pr
         floor=rate_w < 1,
         one=rate_w == 1,
         bad=_invalid(init_w, d, rate_w),
-        dig=_device_digits(a_hi, a_lo, k_hi, k_lo, p),
+        dig=_device_digits(
+            absinit, rate_nz, d_u, _beyond(d, p), staircase, a_hi, a_lo, k_hi, k_lo, p
+        ),
     )
 
 
@@ -613,7 +616,7 @@ def _digits_of(init: float, d: int, rate: float, staircase: bool) -> tuple[int, 
     ctx = _ctx()
     scale = ctx.divide(64, ctx.ln(decimal.Decimal(2)))
     init_d, rate_d = _dec(init), _dec(rate)
-    a = ctx.multiply(ctx.ln(abs(init_d)), scale) if init_d != 0 else decimal.Decimal(0)
+    a = ctx.multiply(ctx.ln(ctx.abs(init_d)), scale) if init_d != 0 else decimal.Decimal(0)
     k = ctx.multiply(ctx.ln(rate_d), scale) if rate_d > 0 else decimal.Decimal(0)
     if staircase:
         if d > P32.umax:
@@ -644,16 +647,21 @@ def _host_digits(init: np.ndarray, d: np.ndarray, rate: np.ndarray, staircase: b
 
 
 def _float_digits(x: jax.Array, count: int) -> list[jax.Array]:
-    """Floor digits of a float32 ``x`` (|x| < 2^36) at weights 2^36, 2^24, ...: exact
-    (scaling by powers of two, floor, and a subtraction of the digit's value, which
-    leaves the lower bits of ``x`` untouched)."""
+    """Digits of a float32 ``x`` (|x| < 2^36) at weights 2^36, 2^24, ...: those of ``|x|``
+    (exact: power-of-two scalings, floor, and subtracting the digit's value leaves the
+    lower bits of ``|x|`` untouched), negated for a negative ``x``: not normalised."""
+    neg = x < 0
+    rem = jnp.abs(x)
     out = []
-    rem = x
     for i in range(count):
+        if 12 * (_DIG_TOP - i) < -120:  # below float32's normal range: nothing left there
+            out.append(jnp.zeros(jnp.shape(x), jnp.int32))
+            continue
         w = np.float32(2.0 ** (12 * (_DIG_TOP - i)))
         dgt = jnp.floor(rem * (np.float32(1) / w))
         rem = rem - dgt * w
-        out.append(dgt.astype(jnp.int32))
+        dgt = dgt.astype(jnp.int32)
+        out.append(jnp.where(neg, -dgt, dgt))
     return out
 
 
@@ -661,29 +669,110 @@ def _add_digits(a: list[jax.Array], b: list[jax.Array]) -> list[jax.Array]:
     return [x + y for x, y in zip(a, b, strict=True)]
 
 
-def _device_digits(a_hi, a_lo, k_hi, k_lo, p: _Prec) -> jax.Array:
-    """``dig`` for a traced config: the exact digits of its double-float A and K."""
+def _device_digits(init_w, rate_nz, d_u, beyond, staircase: bool, a_hi, a_lo, k_hi, k_lo, p):
+    """``dig`` for a traced config, the same digits as the host's up to a few 2^-120:
+    ``64 log2`` of the float32 ``init`` and ``rate`` by ``_log_digits``, and ``K / d``
+    by an exact binary long division (``_div_digits``)."""
     shape = jnp.shape(a_hi)
     if p.float_dtype != np.float32:
         return jnp.zeros((*shape, _NA + _NK), jnp.int32)
-    f32 = jnp.float32
-    a = _add_digits(
-        _float_digits(jnp.asarray(a_hi, f32), _NA), _float_digits(jnp.asarray(a_lo, f32), _NA)
-    )
-    k = _add_digits(
-        _float_digits(jnp.asarray(k_hi, f32), _NK), _float_digits(jnp.asarray(k_lo, f32), _NK)
-    )
-    return jnp.stack(a + k, axis=-1)
+    a = _log_digits(jnp.abs(init_w))  # weights 2^0 .. 2^-144 (13 digits)
+    k = _log_digits(rate_nz)
+    zero = jnp.zeros_like(a[0])
+    a_dig = normalise([zero, zero, zero, *a[: _NA - _DIG_TOP]])  # 2^36 .. 2^-120
+    k_dig = [zero, zero, zero, *k]  # 2^36 .. 2^-144
+    if staircase:
+        k_dig = [jnp.where(beyond, zero, x) for x in k_dig]
+    else:
+        k_dig = _div_digits(k_dig, d_u)
+    out = [jnp.broadcast_to(x, shape) for x in a_dig + k_dig]
+    return jnp.stack(out, axis=-1)
 
 
-def normalise(cols: list[jax.Array]) -> list[jax.Array]:
-    """One carry pass, least significant first: every column but the first in [0, 4096)."""
-    cols = list(cols)
-    for i in range(len(cols) - 1, 0, -1):
-        carry = cols[i] >> 12  # arithmetic shift: a floor, also for negative columns
-        cols[i] = cols[i] & 4095
-        cols[i - 1] = cols[i - 1] + carry
-    return cols
+def _log_digits(x: jax.Array) -> list[jax.Array]:
+    """``64 log2 x`` for a normal float32 ``x > 0`` as 13 floor digits (weights 2^0 ..
+    2^-144), within ~2^-121: Newton's step on our exact-digit exp.
+
+    ``x = 2^e mx``, ``mx`` in [1, 2) with 24 bits. ``A0`` = the fast device
+    ``64 log2 mx`` (``_device_log2_64``, ~2^-47), its exact digits; ``W = 2^(-A0/64)``
+    from ``_fixed.exp2`` (2^-123); ``1 + z = mx W`` exact in digits (|z| < 2^-40); then
+    ``64 log2 mx = A0 + 64/ln2 (z - z^2/2)`` (the omitted ``z^3/3`` is < 2^-120; the
+    products lose < 2^-127 each, times ``64/ln2`` < 2^7: < 2^-121 in all)."""
+    from . import _fixed
+
+    i32 = jnp.int32
+    bits = jax.lax.bitcast_convert_type(x, i32)
+    e = (bits >> 23) - 127
+    mant = (bits & 0x007FFFFF) | 0x00800000  # mx = mant 2^-23
+    mx = jax.lax.bitcast_convert_type((bits & 0x007FFFFF) | 0x3F800000, jnp.float32)  # [1, 2)
+    a0_hi, a0_lo = _device_log2_64(mx)
+    # exact digits of -(a0_hi + a0_lo) (|A0| < 64), then W = 2^(-A0/64) = 2^m Y
+    neg = normalise(
+        _add_digits(_float_digits(-a0_hi, _NA), _float_digits(-a0_lo, _NA))
+    )  # weights 2^36 .. 2^-120
+    whole = neg[0]
+    for c in neg[1 : _DIG_TOP + 1]:
+        whole = whole * i32(4096) + c
+    m, y = _fixed.exp2(whole, neg[_DIG_TOP + 1 :])  # m in {-1, 0}
+    frac24 = (mant - i32(1 << 23)) << 1  # the 23 fraction bits of mx, as 24
+    mxd = [jnp.ones_like(mant), frac24 >> 12, frac24 & 4095] + [jnp.zeros_like(mant)] * (
+        _fixed.L - 3
+    )
+    prod = _fixed.mul(mxd, y)
+    half = [jnp.zeros_like(mant), jnp.full_like(mant, 2048)] + [jnp.zeros_like(mant)] * (
+        _fixed.L - 2
+    )
+    prod_half = _fixed.mul(prod, half)  # exact: a shift by one bit
+    z = [jnp.where(m < 0, h, f) for h, f in zip(prod_half, prod, strict=True)]
+    z[0] = z[0] - 1  # z = mx W - 1, floor digits (d_0 = -1 when z < 0)
+    z2h = _fixed.mul(_fixed.mul(z, z), half)
+    ln1pz = normalise([u - v for u, v in zip(z, z2h, strict=True)])
+    corr = _fixed.mul(ln1pz, _fixed.const(_fixed.tables()["inv_ln2_64"], mant.shape))
+    # A = 64 e + A0 + corr, on the 13-digit grid (2^0 .. 2^-144)
+    a0 = normalise(
+        _add_digits(
+            _float_digits(a0_hi, _DIG_TOP + _fixed.L), _float_digits(a0_lo, _DIG_TOP + _fixed.L)
+        )
+    )[_DIG_TOP:]
+    total = [u + v for u, v in zip(a0, corr, strict=True)]
+    total[0] = total[0] + e * 64
+    return normalise(total)
+
+
+def _div_digits(k: list[jax.Array], d: jax.Array) -> list[jax.Array]:
+    """``floor(K / d)`` for a signed digit number ``K`` and a uint32 ``d >= 1``, on the
+    same grid, by binary long division in uint32 (``r < d`` throughout: ``2r + b >= d``
+    is tested as ``r >= (d - r) - b``, which cannot overflow). Negative ``K``: the
+    quotient of ``-K``, negated (within one unit of the last digit of the floor)."""
+    neg = k[0] < 0
+    mag = normalise([jnp.where(neg, -x, x) for x in k])
+    stacked = jnp.stack(mag, axis=-1)
+    nd = len(k)
+    u32 = jnp.uint32
+
+    def body(b, carry):
+        r, q = carry
+        digit = jax.lax.dynamic_index_in_dim(stacked, b // 12, axis=-1, keepdims=False)
+        bit = ((digit >> (11 - b % 12)) & 1).astype(u32)
+        up = r >= (d - r) - bit
+        r = jnp.where(up, r - ((d - r) - bit), r + r + bit)
+        add = jnp.where(up, jnp.int32(1), jnp.int32(0)) << (11 - b % 12)
+        q = jax.lax.dynamic_update_index_in_dim(
+            q,
+            jax.lax.dynamic_index_in_dim(q, b // 12, axis=-1, keepdims=False) + add,
+            b // 12,
+            axis=-1,
+        )
+        return r, q
+
+    shape = jnp.broadcast_shapes(stacked.shape[:-1], jnp.shape(d))
+    r0 = jnp.zeros(shape, u32)
+    q0 = jnp.zeros((*shape, nd), jnp.int32)
+    d = jnp.broadcast_to(d, shape).astype(u32)
+    stacked = jnp.broadcast_to(stacked, (*shape, nd))
+    _, q = jax.lax.fori_loop(0, 12 * nd, body, (r0, q0))
+    qs = [q[..., i] for i in range(nd)]
+    return normalise([jnp.where(neg, -x, x) for x in qs])
 
 
 def exponent_digits(
