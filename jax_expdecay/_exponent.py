@@ -71,7 +71,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._exp import _fast_two_sum
-from ._fixed import normalise
 
 if TYPE_CHECKING:
     import decimal
@@ -480,9 +479,7 @@ def traced_consts(init: Any, d: Any, rate: Any, tb: Any, staircase: bool, p: _Pr
         floor=rate_w < 1,
         one=rate_w == 1,
         bad=_invalid(init_w, d, rate_w),
-        dig=_device_digits(
-            absinit, rate_nz, d_u, _beyond(d, p), staircase, a_hi, a_lo, k_hi, k_lo, p
-        ),
+        dig=_device_digits(absinit, rate_nz, d_u, _beyond(d, p), staircase, p),
     )
 
 
@@ -567,34 +564,20 @@ def _parse_step(step: jax.Array, c: Consts, p: _Prec, staircase: bool) -> _Step:
 
 
 # ----------------------------------------------------------------------------------------
-# The accurate exponent: t in 12-bit fixed-point digits (integers, so exact everywhere).
+# The exact constants of the accurate path (``_fixed``): A and K as floor digits.
 # ----------------------------------------------------------------------------------------
 # The fast ``t_hi + t_lo`` above carries ~48 bits, so near |t| ~ 9600 it is off by up to
 # ~2^-35 absolute (~2^-41 relative in the result). The accurate path (used only where the
-# rounding test in ``_evaluate`` cannot decide) recomputes ``t`` exactly in integers:
+# rounding test in ``_evaluate`` cannot decide) recomputes ``t`` exactly from
 #
 #   A = sum_i a_i 2^(12 (3 - i)), i = 0..13  (weights 2^36 .. 2^-120)
 #   K = sum_i k_i 2^(12 (3 - i)), i = 0..15  (weights 2^36 .. 2^-144)
 #
-# with ``a_0``, ``k_0`` signed and the other digits in [0, 4096) (floor digits). The host
-# takes them from 60-digit ``decimal`` (error 2^-120 in A, 2^-144 in K); a traced config
-# from its double-float constants (exact digits of ``hi + lo``, so only as good as those).
-# ``N`` (uint32) is cut into 12/12/8-bit limbs ``n_l`` (weights 2^(12 l)), a float step's
-# fraction into four 12-bit digits (weights 2^-12 .. 2^-48; exact for steps >= 1, where
-# the fraction is a multiple of 2^-23). Every product of a limb and a digit is below 2^24
-# and exact in int32; it lands in column ``i - l`` (or ``i + q`` for the fraction). Each
-# column sums at most 8 such products (< 2^27), then one carry pass (arithmetic shift,
-# so floor carries also for negative columns) normalises them. Products of columns below
-# the last (2^-120) are dropped: at most 3 * 16 products < 2^24 at weights <= 2^-132,
-# < 2^-105 in all. Products above column 0 are dropped too: they only exist when
-# |N K| >= 2^48, far outside the range where the result is a float32. So
-#
-#   |t_digits - t| <= 2^-120 (A) + 2^32 2^-144 (N K) + 2^-105 (dropped) < 2^-104.9
-#
-# in units of t (= 64 log2 |lr|): 2^-111 relative in the result.
+# with ``a_0``, ``k_0`` signed and the other digits in [0, 4096) (floor digits), from
+# 60-digit ``decimal`` (A to 2^-120, K to 2^-144): int32 leaves, so a schedule passed
+# through ``jit``, ``vmap`` or ``device_put`` carries them exactly.
 _DIG_TOP = 3  # the first digit has weight 2^(12 * 3)
 _NA, _NK = 14, 16  # digits of A and of K
-_NCOL = 14  # columns of t: weights 2^36 .. 2^-120
 
 
 def _int_digits(x: int, count: int) -> list[int]:
@@ -646,171 +629,24 @@ def _host_digits(init: np.ndarray, d: np.ndarray, rate: np.ndarray, staircase: b
     return np.asarray(rows, np.int32).reshape((*shape, _NA + _NK))
 
 
-def _float_digits(x: jax.Array, count: int) -> list[jax.Array]:
-    """Digits of a float32 ``x`` (|x| < 2^36) at weights 2^36, 2^24, ...: those of ``|x|``
-    (exact: power-of-two scalings, floor, and subtracting the digit's value leaves the
-    lower bits of ``|x|`` untouched), negated for a negative ``x``: not normalised."""
-    neg = x < 0
-    rem = jnp.abs(x)
-    out = []
-    for i in range(count):
-        if 12 * (_DIG_TOP - i) < -120:  # below float32's normal range: nothing left there
-            out.append(jnp.zeros(jnp.shape(x), jnp.int32))
-            continue
-        w = np.float32(2.0 ** (12 * (_DIG_TOP - i)))
-        dgt = jnp.floor(rem * (np.float32(1) / w))
-        rem = rem - dgt * w
-        dgt = dgt.astype(jnp.int32)
-        out.append(jnp.where(neg, -dgt, dgt))
-    return out
-
-
-def _add_digits(a: list[jax.Array], b: list[jax.Array]) -> list[jax.Array]:
-    return [x + y for x, y in zip(a, b, strict=True)]
-
-
-def _device_digits(init_w, rate_nz, d_u, beyond, staircase: bool, a_hi, a_lo, k_hi, k_lo, p):
-    """``dig`` for a traced config, the same digits as the host's up to a few 2^-120:
-    ``64 log2`` of the float32 ``init`` and ``rate`` by ``_log_digits``, and ``K / d``
-    by an exact binary long division (``_div_digits``)."""
-    shape = jnp.shape(a_hi)
+def _device_digits(init_w, rate_w, d_u, beyond, staircase: bool, p: _Prec) -> jax.Array:
+    """``dig`` for a traced config: its raw float32 ``init``, ``rate`` (bits), ``d`` and
+    flags (bit 0: staircase, bit 1: no step reaches the first stair), marked by a last
+    digit of -1 (host digits are in [0, 4096) there), from which the
+    accurate path (on the host, ``_fixed.accurate``) takes the same digits as a host-built
+    config of these values (``_digits_of``): the same bits."""
+    shape = jnp.broadcast_shapes(jnp.shape(init_w), jnp.shape(rate_w), jnp.shape(d_u))
     if p.float_dtype != np.float32:
         return jnp.zeros((*shape, _NA + _NK), jnp.int32)
-    a = _log_digits(jnp.abs(init_w))  # weights 2^0 .. 2^-144 (13 digits)
-    k = _log_digits(rate_nz)
-    zero = jnp.zeros_like(a[0])
-    a_dig = normalise([zero, zero, zero, *a[: _NA - _DIG_TOP]])  # 2^36 .. 2^-120
-    k_dig = [zero, zero, zero, *k]  # 2^36 .. 2^-144
-    if staircase:
-        k_dig = [jnp.where(beyond, zero, x) for x in k_dig]
-    else:
-        k_dig = _div_digits(k_dig, d_u)
-    out = [jnp.broadcast_to(x, shape) for x in a_dig + k_dig]
-    return jnp.stack(out, axis=-1)
-
-
-def _log_digits(x: jax.Array) -> list[jax.Array]:
-    """``64 log2 x`` for a normal float32 ``x > 0`` as 13 floor digits (weights 2^0 ..
-    2^-144), within ~2^-121: Newton's step on our exact-digit exp.
-
-    ``x = 2^e mx``, ``mx`` in [1, 2) with 24 bits. ``A0`` = the fast device
-    ``64 log2 mx`` (``_device_log2_64``, ~2^-47), its exact digits; ``W = 2^(-A0/64)``
-    from ``_fixed.exp2`` (2^-123); ``1 + z = mx W`` exact in digits (|z| < 2^-40); then
-    ``64 log2 mx = A0 + 64/ln2 (z - z^2/2)`` (the omitted ``z^3/3`` is < 2^-120; the
-    products lose < 2^-127 each, times ``64/ln2`` < 2^7: < 2^-121 in all)."""
-    from . import _fixed
-
     i32 = jnp.int32
-    bits = jax.lax.bitcast_convert_type(x, i32)
-    e = (bits >> 23) - 127
-    mant = (bits & 0x007FFFFF) | 0x00800000  # mx = mant 2^-23
-    mx = jax.lax.bitcast_convert_type((bits & 0x007FFFFF) | 0x3F800000, jnp.float32)  # [1, 2)
-    a0_hi, a0_lo = _device_log2_64(mx)
-    # exact digits of -(a0_hi + a0_lo) (|A0| < 64), then W = 2^(-A0/64) = 2^m Y
-    neg = normalise(
-        _add_digits(_float_digits(-a0_hi, _NA), _float_digits(-a0_lo, _NA))
-    )  # weights 2^36 .. 2^-120
-    whole = neg[0]
-    for c in neg[1 : _DIG_TOP + 1]:
-        whole = whole * i32(4096) + c
-    m, y = _fixed.exp2(whole, neg[_DIG_TOP + 1 :])  # m in {-1, 0}
-    frac24 = (mant - i32(1 << 23)) << 1  # the 23 fraction bits of mx, as 24
-    mxd = [jnp.ones_like(mant), frac24 >> 12, frac24 & 4095] + [jnp.zeros_like(mant)] * (
-        _fixed.L - 3
-    )
-    prod = _fixed.mul(mxd, y)
-    half = [jnp.zeros_like(mant), jnp.full_like(mant, 2048)] + [jnp.zeros_like(mant)] * (
-        _fixed.L - 2
-    )
-    prod_half = _fixed.mul(prod, half)  # exact: a shift by one bit
-    z = [jnp.where(m < 0, h, f) for h, f in zip(prod_half, prod, strict=True)]
-    z[0] = z[0] - 1  # z = mx W - 1, floor digits (d_0 = -1 when z < 0)
-    z2h = _fixed.mul(_fixed.mul(z, z), half)
-    ln1pz = normalise([u - v for u, v in zip(z, z2h, strict=True)])
-    corr = _fixed.mul(ln1pz, _fixed.const(_fixed.tables()["inv_ln2_64"], mant.shape))
-    # A = 64 e + A0 + corr, on the 13-digit grid (2^0 .. 2^-144)
-    a0 = normalise(
-        _add_digits(
-            _float_digits(a0_hi, _DIG_TOP + _fixed.L), _float_digits(a0_lo, _DIG_TOP + _fixed.L)
-        )
-    )[_DIG_TOP:]
-    total = [u + v for u, v in zip(a0, corr, strict=True)]
-    total[0] = total[0] + e * 64
-    return normalise(total)
-
-
-def _div_digits(k: list[jax.Array], d: jax.Array) -> list[jax.Array]:
-    """``floor(K / d)`` for a signed digit number ``K`` and a uint32 ``d >= 1``, on the
-    same grid, by binary long division in uint32 (``r < d`` throughout: ``2r + b >= d``
-    is tested as ``r >= (d - r) - b``, which cannot overflow). Negative ``K``: the
-    quotient of ``-K``, negated (within one unit of the last digit of the floor)."""
-    neg = k[0] < 0
-    mag = normalise([jnp.where(neg, -x, x) for x in k])
-    stacked = jnp.stack(mag, axis=-1)
-    nd = len(k)
-    u32 = jnp.uint32
-
-    def body(b, carry):
-        r, q = carry
-        digit = jax.lax.dynamic_index_in_dim(stacked, b // 12, axis=-1, keepdims=False)
-        bit = ((digit >> (11 - b % 12)) & 1).astype(u32)
-        up = r >= (d - r) - bit
-        r = jnp.where(up, r - ((d - r) - bit), r + r + bit)
-        add = jnp.where(up, jnp.int32(1), jnp.int32(0)) << (11 - b % 12)
-        q = jax.lax.dynamic_update_index_in_dim(
-            q,
-            jax.lax.dynamic_index_in_dim(q, b // 12, axis=-1, keepdims=False) + add,
-            b // 12,
-            axis=-1,
-        )
-        return r, q
-
-    shape = jnp.broadcast_shapes(stacked.shape[:-1], jnp.shape(d))
-    r0 = jnp.zeros(shape, u32)
-    q0 = jnp.zeros((*shape, nd), jnp.int32)
-    d = jnp.broadcast_to(d, shape).astype(u32)
-    stacked = jnp.broadcast_to(stacked, (*shape, nd))
-    _, q = jax.lax.fori_loop(0, 12 * nd, body, (r0, q0))
-    qs = [q[..., i] for i in range(nd)]
-    return normalise([jnp.where(neg, -x, x) for x in qs])
-
-
-def exponent_digits(
-    n: jax.Array, frac: jax.Array | None, dig: jax.Array
-) -> tuple[jax.Array, list[jax.Array]]:
-    """``t = A + (n + frac) K`` as ``I + F``: an int32 ``I`` (wrapping beyond 2^31: only
-    outside the float32 range) and ``F`` in [0, 1) as 10 digits (weights 2^-12..2^-120).
-    ``n`` is uint32 (the float32 path); error bound above."""
-    i32 = jnp.int32
-    a = [dig[..., i] for i in range(_NA)]
-    k = [dig[..., _NA + i] for i in range(_NK)]
-    cols = [jnp.zeros(jnp.broadcast_shapes(n.shape, a[0].shape), i32) for _ in range(_NCOL)]
-    for i in range(_NA):
-        cols[i] = cols[i] + a[i]
-    limbs = [
-        (n & np.uint32(0xFFF)).astype(i32),
-        ((n >> np.uint32(12)) & np.uint32(0xFFF)).astype(i32),
-        (n >> np.uint32(24)).astype(i32),
+    flags = jnp.asarray(beyond).astype(i32) * 2 + (1 if staircase else 0)
+    cols = [
+        jax.lax.bitcast_convert_type(jnp.asarray(init_w, jnp.float32), i32),
+        jax.lax.bitcast_convert_type(jnp.asarray(rate_w, jnp.float32), i32),
+        jax.lax.bitcast_convert_type(jnp.asarray(d_u, jnp.uint32), i32),
+        flags,
     ]
-    for l_, limb in enumerate(limbs):
-        for i in range(_NK):
-            col = i - l_
-            if 0 <= col < _NCOL:
-                cols[col] = cols[col] + limb * k[i]
-    if frac is not None:
-        fd = []
-        rem = frac.astype(jnp.float32)
-        for _ in range(4):
-            rem = rem * np.float32(4096)
-            dgt = jnp.floor(rem)
-            rem = rem - dgt
-            fd.append(dgt.astype(i32))
-        for q, f in enumerate(fd, start=1):
-            for i in range(_NK):
-                if i + q < _NCOL:
-                    cols[i + q] = cols[i + q] + f * k[i]
-    cols = normalise(cols)
-    whole = cols[0]
-    for c in cols[1 : _DIG_TOP + 1]:
-        whole = whole * i32(4096) + c  # wraps only when |t| >= 2^31 (masked by the caller)
-    return whole, cols[_DIG_TOP + 1 :]
+    cols = [jnp.broadcast_to(c, shape) for c in cols]
+    pad = jnp.zeros((*shape, _NA + _NK - 5), i32)
+    mark = jnp.full((*shape, 1), -1, i32)  # a last digit no host-built config has
+    return jnp.concatenate([jnp.stack(cols, axis=-1), pad, mark], axis=-1)

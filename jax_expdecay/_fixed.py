@@ -1,16 +1,27 @@
-"""Fixed-point numbers in 12-bit digits (int32): the arithmetic of the accurate path.
+"""The accurate path: ``init * rate ** p`` rounded from exact integers, on the host.
 
-A number is a list of ``L = 13`` int32 arrays ``d_0 .. d_12`` with value
-``sum d_i 2^(-12 i)``: ``d_0`` the (signed) integer part, the others in [0, 4096) once
-normalised (floor digits: a negative number has ``d_0 < 0`` and positive fractional
-digits). Products of two digits are below 2^24 and exact in int32, a column sums at most
-13 of them (< 2^28), and a carry pass with an arithmetic shift normalises: no rounding
-anywhere, the same bits on every backend, and nothing an FMA can change. The only
-errors are the dropped low-order products of ``mul`` (bounded there).
+Run only for the values the fast path's rounding test cannot decide (about one in 2^17
+to 2^30 values, see ``_evaluate``), through ``jax.pure_callback`` under ``lax.cond``: the
+traced program carries a callback instead of the ~1000 integer operations this takes, so
+compiling a schedule costs what it did without it.
 
-``exp2`` gives ``2^(t/64)`` for ``t = whole + F`` (``whole`` an int32, ``F`` in [0, 1)
-as fractional digits): ``2^m * 2^(j/64) * exp(F ln2/64)`` with ``whole = 64 m + j``,
-within 2^-124 (relative) of the exact value.
+The argument (Python integers, so every operation below is exact unless it says floor):
+
+* ``A = 64 log2|init|`` and ``K = 64 log2(rate) [/ d]`` arrive as floor digits (12 bits
+  each; ``_exponent._digits_of``, from 60-digit ``decimal``): ``A`` to 2^-120, ``K`` to
+  2^-144. ``t = A + (N + f) K`` is formed exactly at scale 2^144 (``f``, a float step's
+  fraction, is an exact dyadic): error ``2^-120 + 2^32 2^-144 < 2^-119.9`` in ``t``.
+* ``t = 64 m + j + F`` (``m``, ``j`` integers, ``F`` in [0, 1)); ``r = F ln2/64`` at scale
+  2^150 (floor; ``ln2/64`` floored at 2^-150): error < 2^-149.
+* ``exp(r)``, ``r < 0.01083``: the Taylor sum to degree 16 (remainder < 2^-170), each term
+  floored from the previous (``term * r >> 150``, ``// k``): < 17 * 2^-150 below.
+* ``Y = 2^(j/64) exp(r)`` with ``2^(j/64)`` floored at 2^-150 (60-digit ``decimal``),
+  the product floored: ``Y`` in [1, 2), below the exact value by < 2^-144; with the error
+  of ``t`` (2^-119.9 in t, i.e. < 2^-125.5 relative): ``|Y_int - Y| < 2^-125``.
+* Rounding to ``bits`` significant bits (fewer below the format's smallest normal): the
+  rest below the last place is compared with half an ulp; ``|D| < 2^-100`` is taken as
+  an exact tie (rounded to even). An exact tie (``D = 0``) always is, since the error is
+  below 2^-125; a value that is not a tie would need to lie within 2^-100 of a midpoint.
 """
 
 from __future__ import annotations
@@ -18,105 +29,100 @@ from __future__ import annotations
 import functools
 import math
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-L = 13  # digits: the integer part and 12 fractional digits (weights down to 2^-144)
-DEGREE = 14  # exp(r) for r < 0.01083: remainder < 0.01083^15/15! < 2^-138
-
-
-def normalise(cols: list[jax.Array]) -> list[jax.Array]:
-    """One carry pass, least significant first: every column but the first in [0, 4096)."""
-    cols = list(cols)
-    for i in range(len(cols) - 1, 0, -1):
-        carry = cols[i] >> 12  # arithmetic shift: a floor, also for negative columns
-        cols[i] = cols[i] & 4095
-        cols[i - 1] = cols[i - 1] + carry
-    return cols
-
-
-def mul(a: list[jax.Array], b: list[jax.Array]) -> list[jax.Array]:
-    """``a * b`` truncated to ``L`` digits (normalised inputs, ``|a_0|, |b_0| < 2^7``).
-
-    Dropped: the products ``a_i b_j`` with ``i + j >= L`` (``i, j >= 1``: both factors in
-    [0, 4096)), ``sum_{s >= L} (s - 1) 2^24 2^(-12 s) < 2^-128`` — a floor: the result is
-    at most 2^-128 below the exact product."""
-    cols = [a[0] * b[i] for i in range(L)]
-    for i in range(1, L):
-        for j in range(L - i):
-            cols[i + j] = cols[i + j] + a[i] * b[j]
-    return normalise(cols)
-
-
-def const(row: np.ndarray, shape: tuple[int, ...]) -> list[jax.Array]:
-    return [jnp.broadcast_to(jnp.int32(int(x)), shape) for x in row]
-
-
-def _digits(x_scaled: int) -> list[int]:
-    """Floor digits of ``x_scaled / 2^(12 (L - 1))``."""
-    out = []
-    for _ in range(L - 1):
-        x_scaled, r = divmod(x_scaled, 4096)
-        out.append(r)
-    out.append(x_scaled)
-    return out[::-1]
+_S = 150  # fixed-point scale of Y, r and the tables
+_TIE = _S - 100  # |D| below 2^-100: a tie
 
 
 @functools.cache
-def tables() -> dict[str, np.ndarray]:
-    """``ln2/64``, ``64/ln2``, ``1/k!`` (k = 0..DEGREE) and ``2^(j/64)`` (j = 0..63) as
-    floor digits (within 2^-144), from 60-digit ``decimal`` and ``fractions``."""
+def _tables() -> tuple[int, tuple[int, ...]]:
     import decimal
-    from fractions import Fraction
 
     ctx = decimal.Context(prec=60)
-    scale = 2 ** (12 * (L - 1))
 
     def floor_scaled(x: decimal.Decimal) -> int:
-        y = ctx.multiply(x, scale)
+        y = ctx.multiply(x, 2**_S)
         return int(y.to_integral_value(rounding=decimal.ROUND_FLOOR, context=ctx))
 
-    ln2 = ctx.ln(decimal.Decimal(2))
-    two = [
-        _digits(floor_scaled(ctx.power(decimal.Decimal(2), ctx.divide(decimal.Decimal(j), 64))))
+    ln2_64 = floor_scaled(ctx.divide(ctx.ln(decimal.Decimal(2)), 64))
+    two = tuple(
+        floor_scaled(ctx.power(decimal.Decimal(2), ctx.divide(decimal.Decimal(j), 64)))
         for j in range(64)
-    ]
-    return {
-        "ln2_64": np.asarray(_digits(floor_scaled(ctx.divide(ln2, 64))), np.int32),
-        "inv_ln2_64": np.asarray(_digits(floor_scaled(ctx.divide(64, ln2))), np.int32),
-        "coef": np.asarray(
-            [_digits(int(Fraction(scale, math.factorial(k)))) for k in range(DEGREE + 1)],
-            np.int32,
-        ),
-        "two": np.asarray(two, np.int32),
-    }
+    )
+    return ln2_64, two
 
 
-def exp2(whole: jax.Array, frac: list[jax.Array]) -> tuple[jax.Array, list[jax.Array]]:
-    """``2^((whole + F)/64) = 2^m Y``: returns ``m`` and ``Y`` in [1, 2] as digits.
+def _from_digits(digits: np.ndarray) -> int:
+    v = 0
+    for d in digits.tolist():
+        v = v * 4096 + int(d)
+    return v
 
-    ``F = sum frac_i 2^(-12 i)`` (up to ``L - 1`` digits, in [0, 1)). Errors on ``Y``:
-    ``r = F ln2/64`` is one truncated product (< 2^-128) with a floored constant
-    (2^-144); ``exp(r)`` by Horner from ``1/DEGREE!``, one truncated product per step
-    (14 x 2^-128) plus floored coefficients (15 x 2^-144) and the remainder (2^-138);
-    times the floored ``2^(j/64)`` (2^-144) in one more truncated product: ``Y`` is
-    below the exact value by less than 2^-123 (and never above it: every error is a
-    floor, and all quantities are non-negative)."""
-    tab = tables()
-    shape = whole.shape
-    f = [jnp.zeros_like(whole), *frac] + [jnp.zeros_like(whole)] * (L - 1 - len(frac))
-    r = mul(f, const(tab["ln2_64"], shape))
-    coef = jnp.asarray(tab["coef"])
 
-    def horner(i, acc):
-        k = DEGREE - 1 - i
-        prod = mul(r, list(acc))
-        return tuple(normalise([prod[d] + coef[k, d] for d in range(L)]))
+def one(n: int, frac: float, a_int: int, k_int: int, bits: int, emin: int) -> tuple[float, int]:
+    """The rounding (ties to even) of ``2^(t/64)``, ``t = (a_int 2^24 + (n + frac) k_int)
+    2^-144``, to ``bits`` significant bits with gradual underflow below ``2^emin``: the
+    value (a float, exact) and the exponent ``m`` of ``2^m <= value < 2^(m+1)``."""
+    fm, fe = math.frexp(frac)  # frac = fm 2^fe exactly, fm with 53 bits
+    fnum, fexp = int(fm * 2**53), fe - 53
+    t = (a_int << 24) + n * k_int  # scale 2^144
+    if fnum:
+        prod = fnum * k_int
+        t += prod >> -fexp if fexp < 0 else prod << fexp  # floor below 2^-144
+    whole = t >> 144
+    f = t - (whole << 144)  # [0, 2^144)
+    m, j = whole >> 6, whole & 63
+    ln2_64, two = _tables()
+    r = (f * ln2_64) >> 144  # scale 2^150
+    term, e = 1 << _S, 1 << _S
+    for k in range(1, 17):
+        term = ((term * r) >> _S) // k
+        e += term
+    y = (two[j] * e) >> _S  # [2^150, 2^151)
+    keep = bits - min(max(emin - m, 0), bits)
+    if keep < 1:
+        return 0.0, m
+    shift = _S - (keep - 1)
+    sig = y >> shift
+    d = (y - (sig << shift)) - (1 << (shift - 1))  # the rest minus half an ulp
+    if abs(d) < (1 << _TIE):
+        sig += sig & 1  # an exact tie: to even
+    elif d > 0:
+        sig += 1
+    return math.ldexp(sig, m - keep + 1), m
 
-    init = tuple(jnp.broadcast_to(coef[DEGREE, d], shape) for d in range(L))
-    e = list(jax.lax.fori_loop(0, DEGREE, horner, init))
-    j = whole & jnp.int32(63)
-    two = jnp.asarray(tab["two"])
-    t_j = [jnp.take(two[:, d], j, mode="clip") for d in range(L)]
-    return whole >> 6, mul(t_j, e)
+
+def accurate(und, n, frac, dig, *, bits: int, emin: int, emax: int, na: int):
+    """Host side of the callback: for each undecided element, the correctly rounded
+    value (float32, exactly the output format's value) and whether it applies (a normal
+    result in range; float16's subnormals too). Others: (0, False)."""
+    und = np.asarray(und)
+    shape = und.shape
+    vals = np.zeros(und.size, np.float32)
+    ok = np.zeros(und.size, bool)
+    n = np.broadcast_to(np.asarray(n), shape).reshape(-1).astype(np.int64)
+    frac = np.broadcast_to(np.asarray(frac, np.float64), shape).reshape(-1)
+    dig = np.asarray(dig)
+    dig = np.broadcast_to(dig, (*shape, dig.shape[-1])).reshape(-1, dig.shape[-1])
+    for idx in np.flatnonzero(und):
+        row = dig[idx]
+        if row[-1] == -1:  # a traced config's raw float32 values (_exponent._device_digits)
+            from ._exponent import _digits_of
+
+            init = float(np.asarray(row[0], np.int32).view(np.float32))
+            rate = float(np.asarray(row[1], np.int32).view(np.float32))
+            d_ = int(np.asarray(row[2], np.int32).view(np.uint32))
+            digits = np.asarray(_digits_of(init, max(d_, 1), rate, bool(row[3] & 1)))
+            if row[3] & 2:  # staircase with decay_steps beyond the step range
+                digits[na:] = 0
+        else:
+            digits = row
+        a_int = _from_digits(digits[:na])
+        k_int = _from_digits(digits[na:])
+        v, m = one(int(n[idx]), float(frac[idx]), a_int, k_int, bits, emin)
+        lowest = emin - bits if emin > -126 else emin  # float32/bfloat16 flush there
+        if lowest <= m <= emax:
+            vals[idx] = np.float32(v) if v < 2.0**128 else np.float32(np.inf)
+            ok[idx] = True
+    return vals.reshape(shape), ok.reshape(shape)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import pathlib
+import sys
 from fractions import Fraction
 
 import jax
@@ -29,6 +30,7 @@ _PATH = pathlib.Path(__file__).parent.parent / "benchmarks" / "bench_exhaustive.
 _spec = importlib.util.spec_from_file_location("bench_exhaustive", _PATH)
 assert _spec is not None and _spec.loader is not None
 be = importlib.util.module_from_spec(_spec)
+sys.modules["bench_exhaustive"] = be  # dataclasses look their module up
 _spec.loader.exec_module(be)
 
 # The first 10 of the 225 steps of the Keras documentation example (continuous) that were
