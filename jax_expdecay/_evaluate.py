@@ -84,6 +84,14 @@ class _Static:
 
 
 def _round_once(x: Any, out_dtype: Any) -> jax.Array:
+    return (
+        jnp.asarray(end_value_in(x, out_dtype))
+        if not isinstance(x, Tracer)
+        else x.astype(out_dtype)
+    )
+
+
+def end_value_in(x: Any, out_dtype: Any) -> Any:
     """``end_value`` in the output dtype, rounded once from the value given.
 
     Comparing the rounded result with the rounded ``end_value`` equals rounding the
@@ -91,8 +99,6 @@ def _round_once(x: Any, out_dtype: Any) -> jax.Array:
     concrete value goes through round-to-odd to float64 (Python ints beyond 2^53) and
     then to float32 (for bfloat16/float16), from which one round-to-nearest is the
     correct one; a traced value is cast by XLA."""
-    if isinstance(x, Tracer):
-        return x.astype(out_dtype)
     out = np.dtype(out_dtype)
     if isinstance(x, int) and not isinstance(x, bool):
         f = float(x)
@@ -102,7 +108,7 @@ def _round_once(x: Any, out_dtype: Any) -> jax.Array:
     else:
         x64 = np.asarray(x, np.float64)
     if out == np.float64:
-        return jnp.asarray(x64, out)
+        return x64
     f32 = x64.astype(np.float32)
     if out.itemsize < 4:
         bits = f32.view(np.int32)
@@ -110,7 +116,7 @@ def _round_once(x: Any, out_dtype: Any) -> jax.Array:
         toward = np.where(np.abs(x64) > np.abs(f32.astype(np.float64)), 1, -1).astype(np.int32)
         bits = np.where(inexact & (bits % 2 == 0), bits + toward, bits)
         f32 = bits.view(np.float32)
-    return jnp.asarray(np.asarray(f32).astype(out), out)
+    return np.asarray(f32).astype(out)
 
 
 def _finish(st: _Step, c: Consts, p: _Prec, out_dtype: Any, end_value: Any):
@@ -119,7 +125,7 @@ def _finish(st: _Step, c: Consts, p: _Prec, out_dtype: Any, end_value: Any):
     out = jnp.where(c.sign == 0, jnp.zeros((), p.float_dtype), mag * c.sign).astype(out_dtype)
     clamped = None
     if end_value is not None:
-        ev = _round_once(end_value, out_dtype)
+        ev = _round_once(end_value, out_dtype) if c.ev is None else c.ev.astype(out_dtype)
         new = jnp.where(c.floor, jnp.maximum(out, ev), jnp.minimum(out, ev))
         clamped = new != out
         out = new

@@ -101,7 +101,8 @@ class Consts(NamedTuple):
     floor: Any  # bool: decay_rate < 1 (end_value is a floor, else a cap)
     one: Any  # bool: decay_rate == 1 (the value never moves, even at step +inf)
     bad: Any  # bool: an invalid traced hyperparameter (the value is NaN at every step)
-    dig: Any  # int32 [..., 30]: A and K as 12-bit fixed-point digits (``_digits``)
+    dig: Any  # int32 [..., 30]: A and K as 12-bit fixed-point digits (``_digits_of``)
+    ev: Any = None  # end_value rounded once into the output dtype (host-built configs)
 
 
 class _Prec(NamedTuple):

@@ -13,7 +13,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from ._config import ExponentialDecayConfig, _batch_positions, _is_tracer, _take_leaf
-from ._evaluate import Hyper
+from ._evaluate import Hyper, end_value_in
 from ._exponent import P32, P64, Consts, host_consts, traced_consts
 from ._numerics import evaluate
 
@@ -52,6 +52,13 @@ def _build_consts(cfg: ExponentialDecayConfig) -> tuple[Consts, Consts | None]:
     make = traced_consts if any(_is_tracer(a) for a in args) else host_consts
     c32 = make(*args, cfg.staircase, P32)
     c64 = make(*args, cfg.staircase, P64) if _x64() else None
+    ev = cfg.end_value
+    if ev is not None and not _is_tracer(ev):  # rounded once, here, from the exact value
+        name = _out_dtype_name(cfg.initial_learning_rate)
+        out = jax.dtypes.canonicalize_dtype(np.dtype(name) if name is not None else np.float64)
+        ev_out = end_value_in(ev, out)
+        c32 = c32._replace(ev=ev_out)
+        c64 = None if c64 is None else c64._replace(ev=ev_out)
     return c32, c64
 
 
