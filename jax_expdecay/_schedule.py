@@ -13,7 +13,9 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from ._config import ExponentialDecayConfig, _batch_positions, _is_tracer, _take_leaf
-from ._numerics import P32, P64, Consts, Hyper, evaluate, host_consts, traced_consts
+from ._evaluate import Hyper, end_value_in
+from ._exponent import P32, P64, Consts, host_consts, traced_consts
+from ._numerics import evaluate
 
 __all__ = ["ExponentialDecay", "exponential_decay"]
 
@@ -50,6 +52,13 @@ def _build_consts(cfg: ExponentialDecayConfig) -> tuple[Consts, Consts | None]:
     make = traced_consts if any(_is_tracer(a) for a in args) else host_consts
     c32 = make(*args, cfg.staircase, P32)
     c64 = make(*args, cfg.staircase, P64) if _x64() else None
+    ev = cfg.end_value
+    if ev is not None and not _is_tracer(ev):  # rounded once, here, from the exact value
+        name = _out_dtype_name(cfg.initial_learning_rate)
+        out = jax.dtypes.canonicalize_dtype(np.dtype(name) if name is not None else np.float64)
+        ev_out = end_value_in(ev, out)
+        c32 = c32._replace(ev=ev_out)
+        c64 = None if c64 is None else c64._replace(ev=ev_out)
     return c32, c64
 
 
@@ -491,7 +500,7 @@ def exponential_decay(
     float for a Python number. Float32 results are the float32 nearest the exact value
     (bfloat16/float16 likewise), with the same bits on every backend; results below
     2^-126 are flushed to 0 (the error analysis is in the source files
-    ``jax_expdecay/_exp.py`` and ``jax_expdecay/_numerics.py``). NaN steps give NaN.
+    ``jax_expdecay/_exp.py``, ``jax_expdecay/_exponent.py`` and ``jax_expdecay/_evaluate.py``). NaN steps give NaN.
 
     The hyperparameters are validated here when concrete, and turned into device-ready
     constants on the host. A config built inside ``jit``/``vmap`` (traced values) is
