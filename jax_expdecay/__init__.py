@@ -14,6 +14,7 @@ The pieces (each has its own help(), with examples):
     serialize, deserialize   Keras's config envelope, as JSON-safe dicts
     stack, unstack           a batch of configs, for vmap sweeps in one compile
     first_step_below         the exact first step the rate is below a value
+    plot                     a matplotlib Figure of a schedule or a batch (notebooks)
     checked, check_config    checkify validation of traced hyperparameters
     CheckedSchedule          what checked() returns
 
@@ -39,6 +40,7 @@ from ._keras import from_keras as from_keras
 from ._keras import to_keras as to_keras
 from ._optax_state import current_learning_rate as current_learning_rate
 from ._optax_state import set_schedule_step as set_schedule_step
+from ._plot import plot as plot
 from ._schedule import ExponentialDecay as ExponentialDecay
 from ._schedule import exponential_decay as exponential_decay
 from ._serialization import deserialize as deserialize
@@ -107,6 +109,7 @@ __all__ = (
     "exponential_decay",
     "first_step_below",
     "from_keras",
+    "plot",
     "serialize",
     "set_schedule_step",
     "stack",
