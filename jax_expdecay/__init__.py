@@ -11,6 +11,7 @@ The pieces (each has its own help(), with examples):
     current_learning_rate    the rate an optax or nnx optimizer state uses next
     set_schedule_step        set only the schedule's step in a state (resuming)
     from_keras, to_keras     Keras schedules, optimizers and .keras files
+    optax_from_keras         the optax optimizer matching a Keras one (SGD, Adam, ...)
     serialize, deserialize   Keras's config envelope, as JSON-safe dicts
     stack, unstack           a batch of configs, for vmap sweeps in one compile
     first_step_below         the exact first step the rate is below a value
@@ -38,6 +39,7 @@ from ._config import ExponentialDecayConfig as ExponentialDecayConfig
 from ._crossing import first_step_below as first_step_below
 from ._keras import from_keras as from_keras
 from ._keras import to_keras as to_keras
+from ._keras_optax import optax_from_keras as optax_from_keras
 from ._optax_state import current_learning_rate as current_learning_rate
 from ._optax_state import set_schedule_step as set_schedule_step
 from ._plot import plot as plot
@@ -109,6 +111,7 @@ __all__ = (
     "exponential_decay",
     "first_step_below",
     "from_keras",
+    "optax_from_keras",
     "plot",
     "serialize",
     "set_schedule_step",
