@@ -11,9 +11,11 @@ The pieces (each has its own help(), with examples):
     current_learning_rate    the rate an optax or nnx optimizer state uses next
     set_schedule_step        set only the schedule's step in a state (resuming)
     from_keras, to_keras     Keras schedules, optimizers and .keras files
+    optax_from_keras         the optax optimizer matching a Keras one (SGD, Adam, ...)
     serialize, deserialize   Keras's config envelope, as JSON-safe dicts
     stack, unstack           a batch of configs, for vmap sweeps in one compile
     first_step_below         the exact first step the rate is below a value
+    plot                     a matplotlib Figure of a schedule or a batch (notebooks)
     checked, check_config    checkify validation of traced hyperparameters
     CheckedSchedule          what checked() returns
 
@@ -37,8 +39,10 @@ from ._config import ExponentialDecayConfig as ExponentialDecayConfig
 from ._crossing import first_step_below as first_step_below
 from ._keras import from_keras as from_keras
 from ._keras import to_keras as to_keras
+from ._keras_optax import optax_from_keras as optax_from_keras
 from ._optax_state import current_learning_rate as current_learning_rate
 from ._optax_state import set_schedule_step as set_schedule_step
+from ._plot import plot as plot
 from ._schedule import ExponentialDecay as ExponentialDecay
 from ._schedule import exponential_decay as exponential_decay
 from ._serialization import deserialize as deserialize
@@ -107,6 +111,8 @@ __all__ = (
     "exponential_decay",
     "first_step_below",
     "from_keras",
+    "optax_from_keras",
+    "plot",
     "serialize",
     "set_schedule_step",
     "stack",

@@ -94,6 +94,7 @@ schedule is built as exponential_decay() builds it: --initial-learning-rate,
 --decay-steps and --decay-rate are required (from flags or --config), and the other
 fields default as in exponential_decay(): --no-staircase, --transition-begin 0, no
 --end-value, --name ExponentialDecay.
+Keras's underscore spellings work too: --initial_learning_rate is --initial-learning-rate.
 
 values: the learning rate is JAX's default float, float32, evaluated one step at a time
 as an optimizer sees it, and printed (table, JSON, CSV) as the shortest decimal that

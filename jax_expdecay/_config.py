@@ -345,6 +345,11 @@ def _batch_positions(shape: tuple[int, ...], index: Any, what: str) -> np.ndarra
         raise TypeError(
             f"{what}[...]: invalid index {_describe(index)} for a batch of shape {shape} ({e})"
         ) from None
+    if np.size(pos) == 0:  # sched[1:1], an all-False mask: no config to build
+        raise IndexError(
+            f"{what}[{index!r:.60}]: the selection is empty, from a batch of shape {shape}; "
+            "a config needs at least one element"
+        )
     return np.asarray(pos)
 
 

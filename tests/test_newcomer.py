@@ -198,3 +198,18 @@ def test_float_step_rule_is_the_stated_one():
             assert f"step {x!r}" in msg and "a value float32 holds exactly" in msg
             assert f"float32 would round it to {float(np.float32(x))!r}" in msg
     assert float(sched(np.float32(0.1))) == float(sched(float(np.float32(0.1))))
+
+
+@pytest.mark.parametrize("make", [lambda b: b, exponential_decay], ids=["config", "schedule"])
+def test_empty_batch_selection_is_an_index_error(make):
+    import numpy as np
+
+    batch = make(stack([ExponentialDecayConfig(0.1, 10, r) for r in (0.5, 0.9, 0.99)]))
+    what = type(batch).__name__
+    for index in (slice(1, 1), np.zeros(3, bool), np.asarray([], int)):
+        with pytest.raises(
+            IndexError,
+            match=rf"^{what}\[.*\]: the selection is empty, from a batch of shape \(3,\)",
+        ):
+            batch[index]
+    assert batch[np.asarray([False, True, False])].batch_shape == (1,)
