@@ -41,6 +41,12 @@ _REQUIRED = _KEYS[:5]
 _RENAME = (("initial_learning_rate", "peak_value"), ("decay_steps", "transition_steps"))
 
 
+def _renamed(msg: str) -> str:
+    for theirs, ours in _RENAME:
+        msg = msg.replace(theirs, ours)
+    return msg
+
+
 def _x64() -> bool:
     return bool(jax.config.jax_enable_x64)  # pyright: ignore[reportAttributeAccessIssue]
 
@@ -219,13 +225,16 @@ class WarmupExponentialDecay:
             >>> WarmupExponentialDecay.from_dict(d) == sched
             True
         """
-        dec = self.decay.config.to_dict()  # raises for tracers and batches, naming the field
         for k, v in (("init_value", self.init_value), ("warmup_steps", self.warmup_steps)):
             if _is_tracer(v) or np.ndim(v):
                 raise TypeError(
                     f"to_dict: {k} is {'a JAX tracer' if _is_tracer(v) else 'an array'}; "
                     "only a single schedule with concrete values can be written"
                 )
+        try:
+            dec = self.decay.config.to_dict()
+        except TypeError as e:  # a tracer in a decay field: say it with our names
+            raise TypeError(_renamed(str(e))) from None
         return {
             "init_value": float(self.init_value),
             "peak_value": dec["initial_learning_rate"],
@@ -433,13 +442,9 @@ def warmup_exponential_decay(
         cfg = ExponentialDecayConfig(
             peak, transition_steps, decay_rate, staircase,
             transition_begin=transition_begin, end_value=end_value,
-            name="WarmupExponentialDecay",
         )  # fmt: skip
     except (TypeError, ValueError) as e:
-        msg = str(e)
-        for theirs, ours in _RENAME:
-            msg = msg.replace(theirs, ours)
-        raise type(e)(msg) from None
+        raise type(e)(_renamed(str(e))) from None
     # a batch: every leaf to the common batch shape, so that vmap maps all of them
     shapes = [np.shape(v) for v in (init, warm) if not _is_tracer(v)]
     if cfg.batch_shape or any(shapes):
