@@ -158,6 +158,26 @@ class WarmupExponentialDecay:
         """The shape of a batch of schedules; ``()`` for one."""
         return tuple(np.shape(self.warmup_steps))
 
+    def __getitem__(self, index: Any) -> WarmupExponentialDecay:
+        """The schedule(s) of a batch at ``index`` (numpy indexing along the batch), with
+        the same values bit for bit; e.g. the best config of a sweep.
+
+        Examples:
+            >>> import numpy as np
+            >>> from jax_expdecay import warmup_exponential_decay
+            >>> sweep = warmup_exponential_decay(0.0, np.array([0.1, 0.3]),
+            ...                                  np.array([10, 40]), 1000, 0.5)
+            >>> best = sweep[1]
+            >>> best.peak_value, best.warmup_steps
+            (0.3, 40)
+        """
+        decay = self.decay[index]  # checks the index (TypeError/IndexError, named)
+        init = np.asarray(self.init_value)[index]
+        warm = np.asarray(self.warmup_steps)[index]
+        if np.ndim(warm) == 0:
+            init, warm = float(init), int(warm)
+        return type(self).tree_unflatten(None, (decay, init, warm))
+
     # -- evaluation --------------------------------------------------------------------
     def __call__(self, step: ArrayLike) -> jax.Array:
         """Returns the learning rate at ``step`` (elementwise for arrays)."""
