@@ -69,7 +69,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["MAX_WARMUP", "MIN_NONZERO", "MAX_VALUE", "ramp"]
+__all__ = ["MAX_VALUE", "MAX_WARMUP", "MIN_NONZERO", "ramp"]
 
 MAX_WARMUP = 2**24  # s and w are exact in float32, and 12-bit limbs give exact products
 MIN_NONZERO = 2.0**-100  # nonzero endpoints are in [MIN_NONZERO, MAX_VALUE]
@@ -189,9 +189,7 @@ def ramp(a: jax.Array, b: jax.Array, s: jax.Array, w: jax.Array) -> jax.Array:
     nb = _float(jnp.where(e > 0, rb + i(1), rb - i(1)), sp)
     half = (nb - r) * f(0.5)  # exact: a power of two
     q1, q2 = _split(r, sp)
-    mid = _expansion(
-        [*x_terms, -(q1 * wh), -(q1 * wl), -(q2 * wh), -(q2 * wl), -(half * w_f)]
-    )
+    mid = _expansion([*x_terms, -(q1 * wh), -(q1 * wl), -(q2 * wh), -(q2 * wl), -(half * w_f)])
     side = jnp.sign(e)
     beyond = _sign(mid) * side  # > 0: v is past the midpoint, towards nb
     nb_even = (_bits(nb, sp) & 1) == 0

@@ -225,9 +225,7 @@ class WarmupExponentialDecay:
         bad = (w_raw < 0) | (w_raw > MAX_WARMUP)
         for v in (self.init_value, self.peak_value):
             v = jnp.asarray(v).astype(fdt)
-            bad = bad | ~(
-                (v == 0) | ((v >= fdt.type(MIN_NONZERO)) & (v <= fdt.type(MAX_VALUE)))
-            )
+            bad = bad | ~((v == 0) | ((v >= fdt.type(MIN_NONZERO)) & (v <= fdt.type(MAX_VALUE))))
         if nan is not None:
             bad = bad | nan
         return jnp.where(bad, fdt.type(np.nan), out)
@@ -325,7 +323,9 @@ class WarmupExponentialDecay:
     def tree_flatten_with_keys(self):
         """JAX pytree protocol: ``init_value``, ``warmup_steps`` and ``decay`` are the
         children (the decay's config holds the other numbers as leaves)."""
-        children = tuple((jax.tree_util.GetAttrKey(k), getattr(self, k)) for k in self.__slots__[1:])
+        children = tuple(
+            (jax.tree_util.GetAttrKey(k), getattr(self, k)) for k in self.__slots__[1:]
+        )
         return children, None
 
     @classmethod
