@@ -33,7 +33,7 @@ def _bits(x, dtype=np.float32) -> int:
     return int(np.asarray(x, dtype).view(np.uint32 if dtype == np.float32 else np.uint64))
 
 
-def nearest(fr: Fraction, dtype=np.float32):
+def nearest(fr: Fraction, dtype: type = np.float32):
     """The float of ``dtype`` nearest the rational ``fr`` (normal range), ties to even,
     decided with exact fractions (no double rounding)."""
     if fr == 0:
@@ -43,7 +43,7 @@ def nearest(fr: Fraction, dtype=np.float32):
     return min(cands, key=lambda c: (abs(Fraction(float(c)) - fr), _bits(c, dtype) & 1))
 
 
-def exact_ramp(init: float, peak: float, s: int, w: int, dtype=np.float32) -> Fraction:
+def exact_ramp(init: float, peak: float, s: int, w: int, dtype: type = np.float32) -> Fraction:
     """init + (peak - init) s / w with init, peak as the output float (the schedule's own
     values at step 0 and at step w)."""
     a, b = Fraction(float(dtype(init))), Fraction(float(dtype(peak)))
@@ -266,7 +266,7 @@ def test_dict_round_trip_is_strict():
 def test_no_keras_equivalent_and_the_hint_for_warmup_steps():
     sched = warmup_exponential_decay(0.0, 0.1, 100, 1000, 0.96)
     with pytest.raises(TypeError, match="Keras's ExponentialDecay has no warmup"):
-        to_keras(sched)
+        to_keras(sched)  # pyright: ignore[reportArgumentType]
     with pytest.raises(TypeError, match=r"did you mean jax_expdecay\.warmup_exponential_decay"):
         exponential_decay(0.1, 1000, 0.96, warmup_steps=10)  # pyright: ignore[reportCallIssue]
     assert "warmup_exponential_decay" in jax_expdecay.__all__
@@ -285,3 +285,19 @@ def test_fuzz_ramp_against_fractions(init, peak, w, frac):
     for s, g in zip(steps, got, strict=True):
         want = nearest(exact_ramp(init, peak, int(s), w))
         assert _bits(g) == _bits(want), (init, peak, w, s, g, want)
+
+
+def test_a_tiny_endpoint_breaks_an_exact_tie():
+    """(1 + 3 * 2**-23) * 3 / 4 is an exact float32 midpoint: with the other endpoint 0 it
+    rounds to even; any tiny positive other endpoint (down to 2**-100, 100 binades below:
+    the clamped path of _ramp.py) must round it up instead."""
+    b = 1 + 3 * 2.0**-23
+    tie = nearest(Fraction(b) * 3 / 4)
+    assert Fraction(b) * 3 / 4 * 2**24 % 1 == Fraction(1, 2)  # a midpoint
+    for tiny in (0.0, 2.0**-100, 2.0**-60, 2.0**-30, 1e-20):
+        up = warmup_exponential_decay(tiny, b, 4, 10, 0.5)(3)  # tiny * 1/4 + b * 3/4
+        down = warmup_exponential_decay(b, tiny, 4, 10, 0.5)(1)  # b * 3/4 + tiny * 1/4
+        for got in (up, down):
+            want = nearest(exact_ramp(tiny, b, 3, 4))
+            assert _bits(got) == _bits(want), (tiny, got, want)
+            assert (_bits(got) == _bits(tie)) == (tiny == 0.0)
