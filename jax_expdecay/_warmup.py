@@ -230,6 +230,35 @@ class WarmupExponentialDecay:
             bad = bad | nan
         return jnp.where(bad, fdt.type(np.nan), out)
 
+    def _first_step_below(self, value: Any) -> int | None:
+        """:func:`jax_expdecay.first_step_below` for a warmup schedule: the first step
+        ``s >= 0`` whose exact rate is below ``value`` (the ramp's rate with the output
+        float endpoints, then the decay's, shifted by ``warmup_steps``)."""
+        from fractions import Fraction
+
+        from ._crossing import _value, first_step_below
+
+        for k, v in (("init_value", self.init_value), ("warmup_steps", self.warmup_steps)):
+            if _is_tracer(v) or np.ndim(v):
+                raise TypeError(
+                    f"first_step_below: {k} is {'a JAX tracer' if _is_tracer(v) else 'an array'}"
+                    "; it needs a single schedule with concrete values (index a batch first)"
+                )
+        target = _value(value)
+        w = int(self.warmup_steps)
+        fdt = _float_dtype()
+        a = Fraction(float(fdt.type(self.init_value)))
+        b = Fraction(float(fdt.type(self.peak_value)))
+        if w > 0:
+            if a < target:
+                return 0
+            if b < a:  # a falling ramp: a + (b - a) s / w < target  <=>  s > (a - t) w / (a - b)
+                s = int((a - target) * w // (a - b)) + 1
+                if s < w:
+                    return s
+        after = first_step_below(self.decay, value)
+        return None if after is None else after + w
+
     # -- config / dict -----------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON-native dict under optax's argument names (inverse of ``from_dict``).

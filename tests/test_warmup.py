@@ -301,3 +301,42 @@ def test_a_tiny_endpoint_breaks_an_exact_tie():
             want = nearest(exact_ramp(tiny, b, 3, 4))
             assert _bits(got) == _bits(want), (tiny, got, want)
             assert (_bits(got) == _bits(tie)) == (tiny == 0.0)
+
+
+def test_first_step_below_and_current_learning_rate():
+    """first_step_below on a warmup schedule: the exact crossing, checked against the
+    exact rate at the answer and the step before; current_learning_rate reads it in an
+    optax adam state like any schedule."""
+    from jax_expdecay import current_learning_rate, first_step_below
+
+    cases = [
+        ((0.07, 0.1, 100, 1000, 0.5, 0, True), 0.06, 1100),  # rises, then the first stair
+        ((0.0, 0.1, 100, 1000, 0.5), 1e-3, 0),  # starts below
+        ((1.0, 0.1, 10, 1000, 0.5), 0.5, 6),  # a falling ramp: 1 - 0.9 s / 10 < 0.5
+        ((1.0, 0.1, 10, 1000, 0.5, 0, False, 0.2), 0.15, None),  # the end_value floor
+        ((0.0, 0.1, 0, 10, 0.5, 0, True), 0.1, 10),  # no warmup: the decay's answer
+    ]
+    for args, value, want in cases:
+        sched = warmup_exponential_decay(*args)
+        got = first_step_below(sched, value)
+        assert got == want, (args, value, got)
+        if got:  # below at got, not at got - 1 (exact rates)
+            w = args[2]
+            for s, below in ((got, True), (got - 1, False)):
+                if s < w:
+                    rate = exact_ramp(args[0], args[1], s, w)
+                else:
+                    tb, staircase, ev = (*args, *(0, False, None)[len(args) - 5 :])[5:]
+                    rate = exact_lr(
+                        args[1], args[3], args[4], s - w, bool(staircase), int(tb or 0), ev
+                    )
+                assert (rate < Fraction(value)) == below, (args, s)
+    sched = warmup_exponential_decay(0.0, 0.1, 10, 100, 0.5)
+    tx = optax.adam(sched)
+    params = jnp.zeros(2)
+    state = tx.init(params)
+    with jax.numpy_dtype_promotion("standard"):  # optax's adam is not strict-promotion clean
+        for _ in range(3):
+            _, state = tx.update(jnp.ones(2), state, params)
+    want = nearest(exact_ramp(0.0, 0.1, 3, 10))  # float32(0.1) * 3 / 10, rounded once
+    assert float(current_learning_rate(sched, state)) == float(sched(3)) == want
