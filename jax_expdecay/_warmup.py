@@ -122,6 +122,9 @@ class WarmupExponentialDecay:
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"WarmupExponentialDecay is frozen: cannot set {name!r}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.init_value, self.warmup_steps, self.decay))
+
     # -- the fields under optax's names ------------------------------------------------
     @property
     def peak_value(self) -> Any:

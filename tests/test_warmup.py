@@ -340,3 +340,27 @@ def test_first_step_below_and_current_learning_rate():
             _, state = tx.update(jnp.ones(2), state, params)
     want = nearest(exact_ramp(0.0, 0.1, 3, 10))  # float32(0.1) * 3 / 10, rounded once
     assert float(current_learning_rate(sched, state)) == float(sched(3)) == want
+
+
+def test_pickle_copy_and_hyperparameters_traced_inside_jit():
+    import copy
+    import pickle
+
+    sched = warmup_exponential_decay(1e-4, 0.1, 50, 100, 0.5, 2, True, 1e-3)
+    for back in (pickle.loads(pickle.dumps(sched)), copy.deepcopy(sched), copy.copy(sched)):
+        assert back == sched and type(back) is WarmupExponentialDecay
+    steps = jnp.arange(0, 400, 3, dtype=jnp.int32)
+
+    @jax.jit
+    def built_inside(init, peak, warm):
+        return warmup_exponential_decay(init, peak, warm, 100, 0.5, 2, True, 1e-3)(steps)
+
+    got = np.asarray(built_inside(1e-4, 0.1, 50))
+    want = np.asarray(sched(steps))
+    ramp = np.asarray(steps) < 50
+    np.testing.assert_array_equal(got[ramp], want[ramp])  # the ramp: exact either way
+    # the decay: a traced config's constants are made on the device (see _numerics.py)
+    np.testing.assert_allclose(got[~ramp], want[~ramp], rtol=2**-23, atol=0)
+    # invalid traced values give NaN at every step (concrete ones raise at construction)
+    for init, peak, warm in ((1e-4, 0.1, -1), (-1.0, 0.1, 50), (1e-4, 1e-35, 50)):
+        assert np.isnan(np.asarray(built_inside(init, peak, warm))).all(), (init, peak, warm)
