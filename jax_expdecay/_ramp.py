@@ -58,7 +58,9 @@ TwoSum (Knuth, six operations) is error-free for any two floats with no overflow
 subnormal result, both ensured above; the optimization barriers keep XLA's algebraic
 simplifier from rewriting ``(a + b) - a`` to ``b``. Only exact products feed the
 error-free sums, so FMA contraction changes nothing (see ``_exp`` for the rule).
-Cost: ~170 TwoSums per element (~1,100 operations), only where a ramp is evaluated.
+Cost: 144 TwoSums per element (~1,000 operations; the ramp is evaluated for every step
+under ``jnp.where``): 1M steps of a warmup schedule took 43.5 ms against 8.3 ms for
+``exponential_decay`` (jitted, XLA:CPU, 2 shared cores) — nothing next to a training step.
 """
 
 from __future__ import annotations

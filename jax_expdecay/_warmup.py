@@ -115,6 +115,11 @@ class WarmupExponentialDecay:
     def __init__(self, init_value: Any, warmup_steps: Any, decay: ExponentialDecay):
         if not isinstance(decay, ExponentialDecay):
             raise TypeError(f"decay must be an ExponentialDecay, got {_describe(decay)}")
+        init_value = _check_endpoint("init_value", init_value)
+        warmup_steps = _check_warmup(warmup_steps)
+        peak = decay.config.initial_learning_rate
+        if not _is_tracer(peak):
+            _check_endpoint("peak_value", peak)
         for k, v in (("init_value", init_value), ("warmup_steps", warmup_steps)):
             object.__setattr__(self, k, v)
         object.__setattr__(self, "decay", decay)
@@ -431,11 +436,13 @@ def warmup_exponential_decay(
 
     where ``init`` and ``peak`` are ``init_value`` and ``peak_value`` as the output
     float (float32; float64 with x64 on): the values the schedule takes at step 0 and
-    at step ``warmup_steps``, which are also what optax computes with. Every value is
-    the float nearest the exact one (ties to even): the ramp by an exact rounding test
-    (``jax_expdecay/_ramp.py`` has the argument), the decay by the same kernel as
-    :func:`exponential_decay`, whose values it equals bit for bit at ``step -
-    warmup_steps``. ``warmup_steps=0`` is the decay alone.
+    at step ``warmup_steps``, which are also what optax computes with. Every ramp value
+    is the float nearest the exact one, ties to even (proved, not sampled: an exact
+    rounding test decides every case; the argument is in ``jax_expdecay/_ramp.py``).
+    The decay part is :func:`exponential_decay`'s kernel, whose values it equals bit
+    for bit at ``step - warmup_steps``, with that function's accuracy statement (the
+    nearest float32; results below ``2**-126`` flushed to 0). ``warmup_steps=0`` is the
+    decay alone.
 
     Why a sibling of :func:`exponential_decay` and not a ``warmup_steps=`` argument:
     that factory is Keras's ``ExponentialDecay`` (its arguments, config and

@@ -218,6 +218,18 @@ def test_float64_ramp_with_x64(x64):
         assert g == float(exact_ramp(0.1, 0.3, int(s), 2**24, np.float64))  # float(): nearest
     dec = exponential_decay(0.3, 1000, 0.5)
     assert got[5:].tolist() == np.asarray(dec(steps[5:] - 2**24)).tolist()
+    # a random batch: float64 endpoints over 200 binades, any length up to 2**24
+    rng = np.random.default_rng(64)
+    n = 300
+    ends = [np.where(rng.random(n) < 0.1, 0.0, (1 + rng.random(n)) * 2.0 ** rng.integers(-99, 99, n))
+            for _ in range(2)]  # fmt: skip
+    w = rng.integers(2, 2**24 + 1, n)
+    s = (rng.random(n) * w).astype(np.int64)
+    batch = warmup_exponential_decay(ends[0], ends[1], w, 10, 0.5)
+    got = np.asarray(jax.vmap(lambda sch, t: sch(t))(batch, jnp.asarray(s)))
+    for i in range(n):
+        want = float(exact_ramp(ends[0][i], ends[1][i], int(s[i]), int(w[i]), np.float64))
+        assert got[i] == want, (ends[0][i], ends[1][i], s[i], w[i], got[i], want)
 
 
 @pytest.mark.parametrize(
