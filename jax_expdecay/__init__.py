@@ -8,6 +8,8 @@ The pieces (each has its own help(), with examples):
     exponential_decay        build a schedule from Keras's arguments (or a config)
     ExponentialDecayConfig   its frozen config: to_dict/from_dict, Keras get_config
     ExponentialDecay         the schedule: step -> learning rate; a JAX pytree
+    warmup_exponential_decay linear warmup, then the decay (optax's names and values,
+                             exact): a WarmupExponentialDecay, a JAX pytree
     current_learning_rate    the rate an optax or nnx optimizer state uses next
     set_schedule_step        set only the schedule's step in a state (resuming)
     from_keras, to_keras     Keras schedules, optimizers and .keras files
@@ -49,6 +51,8 @@ from ._serialization import deserialize as deserialize
 from ._serialization import serialize as serialize
 from ._sweep import stack as stack
 from ._sweep import unstack as unstack
+from ._warmup import WarmupExponentialDecay as WarmupExponentialDecay
+from ._warmup import warmup_exponential_decay as warmup_exponential_decay
 
 
 def _as_package_member(*objects: object) -> None:
@@ -103,6 +107,7 @@ __all__ = (
     "CheckedSchedule",
     "ExponentialDecay",
     "ExponentialDecayConfig",
+    "WarmupExponentialDecay",
     "__version__",
     "check_config",
     "checked",
@@ -118,5 +123,6 @@ __all__ = (
     "stack",
     "to_keras",
     "unstack",
+    "warmup_exponential_decay",
 )
 _as_package_member(*(v for k, v in list(globals().items()) if k in __all__))

@@ -27,12 +27,15 @@ import decimal
 import math
 import numbers
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._config import ExponentialDecayConfig, _describe, _is_tracer
 from ._schedule import ExponentialDecay
+
+if TYPE_CHECKING:
+    from ._warmup import WarmupExponentialDecay
 
 __all__ = ["first_step_below"]
 
@@ -220,7 +223,9 @@ def _value(value: Any) -> Fraction:
     return Fraction(f)
 
 
-def first_step_below(schedule: ExponentialDecay | ExponentialDecayConfig, value: Any) -> int | None:
+def first_step_below(
+    schedule: ExponentialDecay | ExponentialDecayConfig | WarmupExponentialDecay, value: Any
+) -> int | None:
     """Returns the first step at which the exact learning rate is below ``value``.
 
     The answer is the smallest step ``s >= 0`` (optax counts from 0) with
@@ -248,7 +253,8 @@ def first_step_below(schedule: ExponentialDecay | ExponentialDecayConfig, value:
 
     Args:
       schedule: an :class:`~jax_expdecay.ExponentialDecay` or an
-        :class:`~jax_expdecay.ExponentialDecayConfig` with concrete scalar values.
+        :class:`~jax_expdecay.ExponentialDecayConfig` with concrete scalar values, or a
+        :class:`~jax_expdecay.WarmupExponentialDecay` (its exact ramp, then its decay).
       value: a finite real number (int, float, ``fractions.Fraction``, numpy scalar).
 
     Returns:
@@ -271,6 +277,8 @@ def first_step_below(schedule: ExponentialDecay | ExponentialDecayConfig, value:
       >>> first_step_below(exponential_decay(1.0, 10, 0.0, transition_begin=5), 1e-30)
       6
     """
+    if type(schedule).__name__ == "WarmupExponentialDecay":  # warmup_exponential_decay's
+        return schedule._first_step_below(value)  # pyright: ignore[reportAttributeAccessIssue,reportPrivateUsage]
     init, rate, end, d, tb, staircase = _parts(schedule)
     return _first_below(init, rate, _value(value), end, rate < 1, d, tb, staircase)
 

@@ -570,6 +570,12 @@ def to_keras(schedule_or_config: ExponentialDecay | ExponentialDecayConfig) -> A
         cfg = schedule_or_config.config
     elif isinstance(schedule_or_config, ExponentialDecayConfig):
         cfg = schedule_or_config
+    elif type(schedule_or_config).__name__ == "WarmupExponentialDecay":
+        raise TypeError(
+            "to_keras: Keras's ExponentialDecay has no warmup, so a WarmupExponentialDecay "
+            "has no Keras equivalent; keep it in JAX, or convert its decay part "
+            "(to_keras(schedule.decay)) and warm up in Keras yourself"
+        )
     else:
         raise TypeError(
             "to_keras() takes an ExponentialDecay schedule or an ExponentialDecayConfig, "

@@ -431,7 +431,9 @@ def _did_you_mean(unexpected: dict[str, Any]) -> TypeError:
     names = list(inspect.signature(exponential_decay).parameters)
     hints, unknown = [], []
     for key in unexpected:
-        if key in _ALIASES:
+        if key in ("warmup_steps", "peak_value", "warmup_target"):  # a warmup: the sibling
+            hints.append(f"jax_expdecay.warmup_exponential_decay(..., {key}=...) for a warmup")
+        elif key in _ALIASES:
             ours, whose = _ALIASES[key]
             hints.append(f"{ours}= instead of {key}= ({whose})")
         elif close := difflib.get_close_matches(key, names, n=1, cutoff=0.6):
