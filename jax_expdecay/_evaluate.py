@@ -193,10 +193,14 @@ def _accurate(und, n, frac, c: Consts, bits: int, emin: int, emax: int):
     applies. Elementwise; the host broadcasts (so a scalar config's digits travel once);
     under ``vmap`` one call takes the batch."""
     shape = und.shape
-    frac = jnp.zeros((), jnp.float32) if frac is None else frac
+    # every operand with und's rank (leading 1s), so that the host's broadcasting also
+    # holds after vmap has put its batch axis in front of each
+    frac = jnp.zeros(shape, jnp.float32) if frac is None else jnp.broadcast_to(frac, shape)
+    n = jnp.broadcast_to(n, shape)
+    dig = c.dig.reshape((1,) * (len(shape) - (c.dig.ndim - 1)) + c.dig.shape)
     host = functools.partial(_fixed.accurate, bits=bits, emin=emin, emax=emax, na=_NA)
     out = (jax.ShapeDtypeStruct(shape, jnp.float32), jax.ShapeDtypeStruct(shape, jnp.bool_))
-    return jax.pure_callback(host, out, und, n, frac, c.dig, vmap_method="broadcast_all")
+    return jax.pure_callback(host, out, und, n, frac, dig, vmap_method="broadcast_all")
 
 
 def _resolve(
