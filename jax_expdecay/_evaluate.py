@@ -197,7 +197,9 @@ def _accurate(und, n, frac, c: Consts, bits: int, emin: int, emax: int):
     # holds after vmap has put its batch axis in front of each
     frac = jnp.zeros(shape, jnp.float32) if frac is None else jnp.broadcast_to(frac, shape)
     n = jnp.broadcast_to(n, shape)
-    dig = c.dig.reshape((1,) * (len(shape) - (c.dig.ndim - 1)) + c.dig.shape)
+    lead = jnp.broadcast_shapes(*(jnp.shape(x) for x in c.dig))
+    dig = jnp.stack([jnp.broadcast_to(x, lead) for x in c.dig], axis=-1)
+    dig = dig.reshape((1,) * (len(shape) - len(lead)) + dig.shape)
     host = functools.partial(_fixed.accurate, bits=bits, emin=emin, emax=emax, na=_NA)
     out = (jax.ShapeDtypeStruct(shape, jnp.float32), jax.ShapeDtypeStruct(shape, jnp.bool_))
     return jax.pure_callback(host, out, und, n, frac, dig, vmap_method="broadcast_all")
