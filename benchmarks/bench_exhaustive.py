@@ -35,6 +35,7 @@ stair boundaries must all be reported, and the filter must agree with pure mpmat
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -455,6 +456,8 @@ def check_range(
     (``plant(steps, bits) -> bits`` modifies its output: the self-test)."""
     t0 = time.perf_counter()
     res = Result(first=[])
+    if fmt.name != "float32":  # a typed init: the schedule's value is the dtype's own
+        cfg = dataclasses.replace(cfg, init=float(np.asarray(cfg.init).astype(fmt.dtype)))
     c = _consts(cfg, staircase) if cfg.rate != 0 else None
     if ours is None:
         sched = make_schedule(cfg, staircase, fmt)

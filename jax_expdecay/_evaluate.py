@@ -6,10 +6,13 @@ and NaN. The derivative rules of the whole are in ``_derivatives``.
 
 ``2 ** (t/64)`` is correctly rounded from ``t`` (``_exp``), with the same bits on every
 backend. The total error of ``t`` (``_exponent``) before the final rounding is ~2^-48
-relative for moderate ``|t|`` and ~2^-41 for ``|t|`` near 9600, so a result differs from
-the float32 nearest the exact value only when the exact value lies that close to a
-rounding midpoint (measured: 0 of 45,204 typical-config values, 0 of 10^6 random
-arguments; ``benchmarks/bench_accuracy.py``).
+relative for moderate ``|t|`` and ~2^-41 for ``|t|`` near 9600, so on its own the fast
+path is one ulp off when the exact value lies that close to a rounding midpoint (225 of
+the 2^31 int32 steps of the Keras documentation example). Hence Ziv's strategy: the fast
+path comes with a rigorous bound (``_fast_bound``), ``_exp.exp2_64_checked``'s rounding
+test flags every value whose nearest midpoint of the output format is not provably
+farther than the bound, and ``_resolve`` replaces those by the accurate path's
+(``_fixed``: exact integers, exact ties to even) under ``lax.cond``.
 
 Results below 2^-126 are flushed to 0 (``2^-126`` itself and the values that round up to
 it are kept); results beyond the float32 range are inf exactly where the correctly
@@ -193,10 +196,16 @@ def _accurate(und, n, frac, c: Consts, bits: int, emin: int, emax: int):
     applies. Elementwise; the host broadcasts (so a scalar config's digits travel once);
     under ``vmap`` one call takes the batch."""
     shape = und.shape
-    frac = jnp.zeros((), jnp.float32) if frac is None else frac
+    # every operand with und's rank (leading 1s), so that the host's broadcasting also
+    # holds after vmap has put its batch axis in front of each
+    frac = jnp.zeros(shape, jnp.float32) if frac is None else jnp.broadcast_to(frac, shape)
+    n = jnp.broadcast_to(n, shape)
+    lead = jnp.broadcast_shapes(*(jnp.shape(x) for x in c.dig))
+    dig = jnp.stack([jnp.broadcast_to(x, lead) for x in c.dig], axis=-1)
+    dig = dig.reshape((1,) * (len(shape) - len(lead)) + dig.shape)
     host = functools.partial(_fixed.accurate, bits=bits, emin=emin, emax=emax, na=_NA)
     out = (jax.ShapeDtypeStruct(shape, jnp.float32), jax.ShapeDtypeStruct(shape, jnp.bool_))
-    return jax.pure_callback(host, out, und, n, frac, c.dig, vmap_method="broadcast_all")
+    return jax.pure_callback(host, out, und, n, frac, dig, vmap_method="broadcast_all")
 
 
 def _resolve(

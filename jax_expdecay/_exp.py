@@ -281,10 +281,11 @@ def exp2_64_checked(
     undecided = None
     if bound is not None:
         bits = sp.mant + 1 if out_bits is None else out_bits
-        if bits >= sp.mant + 1:  # midpoints half-way to the neighbour on err's side
-            up = jax.lax.bitcast_convert_type(fb + it(1), sp.float_dtype)
-            down = jax.lax.bitcast_convert_type(fb - it(1), sp.float_dtype)
-            dist = jnp.where(err >= 0, (up - big) * w(0.5) - err, (big - down) * w(0.5) + err)
+        if bits >= sp.mant + 1:  # the nearest midpoint is half an ulp from big
+            # (the smaller half-ulp below 1 also for big == 1, whose lower neighbour is
+            # closer: a conservative distance, exact up to one rounding)
+            half = jnp.where(big <= w(1), w(2.0 ** -(sp.mant + 2)), w(2.0 ** -(sp.mant + 1)))
+            dist = half - jnp.abs(err)
         else:  # the narrow format's midpoint: low bits of big equal to 100...0
             sh = _narrow_shift(fb, n, sp, bits, out_emin)
             low_bits = fb & ((it(1) << sh) - it(1))

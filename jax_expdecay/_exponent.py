@@ -101,7 +101,7 @@ class Consts(NamedTuple):
     floor: Any  # bool: decay_rate < 1 (end_value is a floor, else a cap)
     one: Any  # bool: decay_rate == 1 (the value never moves, even at step +inf)
     bad: Any  # bool: an invalid traced hyperparameter (the value is NaN at every step)
-    dig: Any  # int32 [..., 30]: A and K as 12-bit fixed-point digits (``_digits_of``)
+    dig: Any  # 30 int32 leaves: A and K as 12-bit fixed-point digits (``_digits_of``)
     ev: Any = None  # end_value rounded once into the output dtype (host-built configs)
 
 
@@ -624,13 +624,14 @@ def _host_digits(init: np.ndarray, d: np.ndarray, rate: np.ndarray, staircase: b
     """``dig`` for concrete configs (each distinct config once: ``decimal`` is ~0.1 ms)."""
     shape = init.shape
     if p.float_dtype != np.float32:  # the 64-bit path has no accurate path (see _evaluate)
-        return np.zeros((*shape, _NA + _NK), np.int32)
+        return tuple(np.zeros(shape, np.int32) for _ in range(_NA + _NK))
     flat = zip(init.ravel().tolist(), d.ravel().tolist(), rate.ravel().tolist(), strict=True)
     rows = [_digits_of(float(i), int(dd), float(r), staircase) for i, dd, r in flat]
-    return np.asarray(rows, np.int32).reshape((*shape, _NA + _NK))
+    table = np.asarray(rows, np.int32).reshape((*shape, _NA + _NK))
+    return tuple(np.array(table[..., i]) for i in range(_NA + _NK))
 
 
-def _device_digits(init_w, rate_w, d_u, beyond, staircase: bool, p: _Prec) -> jax.Array:
+def _device_digits(init_w, rate_w, d_u, beyond, staircase: bool, p: _Prec) -> tuple:
     """``dig`` for a traced config: its raw float32 ``init``, ``rate`` (bits), ``d`` and
     flags (bit 0: staircase, bit 1: no step reaches the first stair), marked by a last
     digit of -1 (host digits are in [0, 4096) there), from which the
@@ -638,7 +639,7 @@ def _device_digits(init_w, rate_w, d_u, beyond, staircase: bool, p: _Prec) -> ja
     config of these values (``_digits_of``): the same bits."""
     shape = jnp.broadcast_shapes(jnp.shape(init_w), jnp.shape(rate_w), jnp.shape(d_u))
     if p.float_dtype != np.float32:
-        return jnp.zeros((*shape, _NA + _NK), jnp.int32)
+        return tuple(jnp.zeros(shape, jnp.int32) for _ in range(_NA + _NK))
     i32 = jnp.int32
     flags = jnp.asarray(beyond).astype(i32) * 2 + (1 if staircase else 0)
     cols = [
@@ -648,6 +649,6 @@ def _device_digits(init_w, rate_w, d_u, beyond, staircase: bool, p: _Prec) -> ja
         flags,
     ]
     cols = [jnp.broadcast_to(c, shape) for c in cols]
-    pad = jnp.zeros((*shape, _NA + _NK - 5), i32)
-    mark = jnp.full((*shape, 1), -1, i32)  # a last digit no host-built config has
-    return jnp.concatenate([jnp.stack(cols, axis=-1), pad, mark], axis=-1)
+    pad = [jnp.zeros(shape, i32)] * (_NA + _NK - 5)
+    mark = jnp.full(shape, -1, i32)  # a last digit no host-built config has
+    return (*cols, *pad, mark)
