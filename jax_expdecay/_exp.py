@@ -1,7 +1,7 @@
 """``2 ** (t / 64)`` of a double-float ``t``, correctly rounded, from IEEE + - x.
 
 One job: the last step of the kernel, ``lr = sign * 2 ** (t / 64)`` where the exponent
-``t = t_hi + t_lo`` (``64 * log2 |lr|``, a double-float built by ``_numerics.exponent``)
+``t = t_hi + t_lo`` (``64 * log2 |lr|``, a double-float built by ``_exponent.exponent``)
 carries about 48 bits. It replaces the backend's ``exp``, which is neither correctly
 rounded nor the same on every backend (XLA:CPU's float32 ``exp`` is up to 5.5 ulp off
 near 88.7; CUDA documents 2 ulp for ``expf``). Only additions, subtractions,

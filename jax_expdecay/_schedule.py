@@ -13,7 +13,9 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from ._config import ExponentialDecayConfig, _batch_positions, _is_tracer, _take_leaf
-from ._numerics import P32, P64, Consts, Hyper, evaluate, host_consts, traced_consts
+from ._evaluate import Hyper
+from ._exponent import P32, P64, Consts, host_consts, traced_consts
+from ._numerics import evaluate
 
 __all__ = ["ExponentialDecay", "exponential_decay"]
 
@@ -440,7 +442,7 @@ def exponential_decay(
     float for a Python number. Float32 results are the float32 nearest the exact value
     (bfloat16/float16 likewise), with the same bits on every backend; results below
     2^-126 are flushed to 0 (the error analysis is in the source files
-    ``jax_expdecay/_exp.py`` and ``jax_expdecay/_numerics.py``). NaN steps give NaN.
+    ``jax_expdecay/_exp.py``, ``jax_expdecay/_exponent.py`` and ``jax_expdecay/_evaluate.py``). NaN steps give NaN.
 
     The hyperparameters are validated here when concrete, and turned into device-ready
     constants on the host. A config built inside ``jit``/``vmap`` (traced values) is

@@ -259,6 +259,6 @@ def test_float64_tables_and_values(x64):
 
 
 def test_checked_in_constant_regenerates():
-    from jax_expdecay import _numerics
+    from jax_expdecay import _exponent
 
-    assert _numerics._LN2_64 == float(mpmath.log(2) / 64)
+    assert _exponent._LN2_64 == float(mpmath.log(2) / 64)
