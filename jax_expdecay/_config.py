@@ -235,10 +235,12 @@ def _register_flax() -> None:
         missing = [n for n in names if n not in state]
         if missing or len(state) != len(names):
             raise ValueError(
-                f"ExponentialDecayConfig state dict must have the keys {names}, got "
-                f"{sorted(state)}"
+                f"ExponentialDecayConfig state dict must have the keys {names}, got {sorted(state)}"
             )
-        leaves = [None if v is None else state[k.name] for k, v in zip(_LEAF_KEYS, cfg._leaves(), strict=True)]
+        leaves = [
+            None if v is None else state[k.name]
+            for k, v in zip(_LEAF_KEYS, cfg._leaves(), strict=True)
+        ]
         return ExponentialDecayConfig.tree_unflatten(cfg._aux(), leaves)
 
     serialization.register_serialization_state(
@@ -445,9 +447,7 @@ class ExponentialDecayConfig:
             traced = traced or _is_tracer(v)
             fields[f] = _take_leaf(v, shape, pos)
         if traced:  # inside jit/vmap: index the exact leaves (as tree_unflatten)
-            leaves = tuple(
-                None if x is None else _take_leaf(x, shape, pos) for x in self._leaves()
-            )
+            leaves = tuple(None if x is None else _take_leaf(x, shape, pos) for x in self._leaves())
             return self.tree_unflatten(self._aux(), leaves)
         if pos.ndim == 0:
             fields = {f: v if v is None else _scalar_field(f, v) for f, v in fields.items()}
@@ -491,7 +491,11 @@ class ExponentialDecayConfig:
     def _aux(self) -> tuple[Any, ...]:
         aux = self.__dict__.get("_aux_cache")
         if aux is None:
-            aux = (self.staircase, self.name, *(_dtype_name(getattr(self, f)) for f in _FLOAT_FIELDS))
+            aux = (
+                self.staircase,
+                self.name,
+                *(_dtype_name(getattr(self, f)) for f in _FLOAT_FIELDS),
+            )
             object.__setattr__(self, "_aux_cache", aux)
         return aux
 
