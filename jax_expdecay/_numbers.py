@@ -312,7 +312,7 @@ def float_leaves(value: Any) -> tuple[Any, Any, Any] | tuple[None, None, None]:
     r = (arr - hi.astype(np.float64)) * _TWO24  # exact: at most 29 significant bits
     mid = r.astype(np.float32)
     lo = ((r - mid.astype(np.float64)) * _TWO24).astype(np.float32)  # exact: <= 6 bits
-    return hi, mid, lo
+    return hi, np.asarray(mid), np.asarray(lo)
 
 
 def float_value(hi: Any, mid: Any, lo: Any) -> np.ndarray:
@@ -327,7 +327,7 @@ def int_leaves(value: Any) -> tuple[Any, Any]:
     if _is_tracer(value):
         return np.zeros(np.shape(value), np.int32), value
     arr = np.asarray(value, np.int64)
-    return (arr >> 32).astype(np.int32), (arr & 0xFFFFFFFF).astype(np.uint32)
+    return np.asarray((arr >> 32).astype(np.int32)), np.asarray((arr & 0xFFFFFFFF).astype(np.uint32))
 
 
 def int_value(hi: Any, lo: Any) -> Any:

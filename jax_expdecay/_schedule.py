@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from ._config import ExponentialDecayConfig, _is_tracer
+from ._config import ExponentialDecayConfig, _batch_positions, _is_tracer, _take_leaf
 from ._evaluate import Hyper
 from ._exponent import P32, P64, Consts, _Prec, host_consts
 from ._leaf_consts import leaf_consts
@@ -330,7 +330,16 @@ class ExponentialDecay:
             >>> sweep[1:].batch_shape
             (2,)
         """
-        return type(self)(self.config[index])
+        shape = self.batch_shape
+        pos = _batch_positions(shape, index, "ExponentialDecay")
+        config = self.config[index]
+        out = type(self).tree_unflatten(_out_dtype_name(config), (config,))
+        if not config._traced():  # pyright: ignore[reportPrivateUsage]
+            out._consts = {  # sliced, not recomputed (host_consts is elementwise)
+                k: jax.tree_util.tree_map(lambda x: _take_leaf(x, shape, pos), c)
+                for k, c in self._consts.items()
+            }
+        return out
 
     def tree_flatten_with_keys(self):
         """JAX pytree protocol: the only child is the config (keyed ``config``), so the
