@@ -327,7 +327,9 @@ def int_leaves(value: Any) -> tuple[Any, Any]:
     if _is_tracer(value):
         return np.zeros(np.shape(value), np.int32), value
     arr = np.asarray(value, np.int64)
-    return np.asarray((arr >> 32).astype(np.int32)), np.asarray((arr & 0xFFFFFFFF).astype(np.uint32))
+    return np.asarray((arr >> 32).astype(np.int32)), np.asarray(
+        (arr & 0xFFFFFFFF).astype(np.uint32)
+    )
 
 
 def int_value(hi: Any, lo: Any) -> Any:
