@@ -36,6 +36,21 @@ def _is_zero(t: Any) -> bool:
     )
 
 
+def _times(k: jax.Array, tan: Any) -> jax.Array:
+    """``k * tan`` with ``inf * 0 = 0``: an infinite coefficient (a true derivative that
+    is infinite) times a tangent that is zero (another argument's direction, when the
+    arguments are one vector) contributes nothing, not NaN. Linear in ``tan`` (so it
+    transposes): where ``k`` is inf, ``(tan * ±max) * max`` (inf unless ``tan`` is 0);
+    elsewhere ``k * tan`` with the inf replaced by 0, so that neither branch of the
+    ``where`` is NaN in reverse mode."""
+    tan = jnp.asarray(tan).astype(k.dtype)
+    big = k.dtype.type(np.finfo(k.dtype).max)
+    inf = jnp.isinf(k)
+    finite_k = jnp.where(inf, jnp.zeros((), k.dtype), k)
+    huge = jnp.where(k > 0, big, -big)
+    return jnp.where(inf, (tan * huge) * big, finite_k * tan)
+
+
 @jax.custom_jvp
 def _log_rate_per_step(k: Any, rate: Any, d: Any) -> Any:
     """``ln(rate) / d`` from the constant ``K`` (continuous: ``64 log2(rate) / d``), with
@@ -51,6 +66,34 @@ def _log_rate_per_step_jvp(primals, tangents):
     v = _log_rate_per_step(k, rate, d)
     safe = jnp.where(rate == 0, jnp.ones_like(rate), rate)
     return v, rate_t / (safe * d) - v * d_t / d
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _at_rate0(k: int, init: Any, p: Any, rate: Any) -> Any:
+    """``d^k/d rate^k (init rate^p)`` at ``rate = 0``: ``init p (p-1)...(p-k+1) 0^(p-k)``,
+    with ``0^0 = 1``, ``0^q = 0`` for ``q > 0`` and inf for ``q < 0``; 0 once the falling
+    factorial is (an integer ``p < k``). Its derivative in ``rate`` is the next order,
+    in ``init`` the same order for ``init = 1``, so every order is right at rate 0."""
+    fall = jnp.ones_like(p)
+    for j in range(k):
+        fall = fall * (p - j)
+    q = p - k
+    pow0 = jnp.where(q == 0, 1.0, jnp.where(q > 0, 0.0, np.inf)).astype(p.dtype)
+    val = jnp.where((fall == 0) | (init == 0), jnp.zeros_like(p), init * fall * pow0)
+    return val
+
+
+@functools.partial(_at_rate0.defjvp, symbolic_zeros=True)
+def _at_rate0_jvp(k, primals, tangents):
+    init, p, rate = primals
+    init_t, _, rate_t = tangents
+    val = _at_rate0(k, init, p, rate)
+    t = jnp.zeros_like(val)
+    if not _is_zero(rate_t):
+        t = t + _times(_at_rate0(k + 1, init, p, rate), rate_t)
+    if not _is_zero(init_t):
+        t = t + _times(_at_rate0(k, jnp.ones_like(init), p, rate), init_t)
+    return val, t
 
 
 def _unit_consts(static: Any, c: Any) -> tuple[Any, Any]:
@@ -85,6 +128,8 @@ def _schedule_value_jvp(p, staircase, out_dtype, static, primals, tangents):
     ``p < 1``), to first order only."""
     step, c, hyper = primals
     step_t, _, hyper_t = tangents
+    if static is None:  # the constants' own derivatives (through bit tricks) are unused:
+        c = jax.lax.stop_gradient(c)  # the rule says what depends on what
     cc = static.c if static is not None else c
     w = p.float_dtype
     st = _parse_step(step, cc, p, staircase)
@@ -107,12 +152,11 @@ def _schedule_value_jvp(p, staircase, out_dtype, static, primals, tangents):
     safe_rate = jnp.where(rate_w == 0, jnp.ones((), w), rate_w)
     d_rate = jnp.where(decayed, p_w * u_val / safe_rate, fz)
     init_w = jnp.asarray(hyper.init).astype(w)
-    at0 = jnp.where(
-        st.p == 1,
-        init_w,
-        jnp.where(st.p > 1, fz, jnp.where(decayed, cc.sign * np.inf, fz)),
-    )
-    d_rate = jnp.where(cc.zero, jnp.where(decayed, jax.lax.stop_gradient(at0), fz), d_rate)
+    # rate 0: the one-sided limit, with its own derivatives; fed p = 1 where the rate is
+    # not 0, so that the branch not taken is finite (reverse mode multiplies it by 0)
+    p0 = jnp.where(cc.zero & decayed, st.p, jnp.ones((), w))
+    at0 = _at_rate0(1, init_w, p0, rate_w)
+    d_rate = jnp.where(cc.zero, jnp.where(decayed, at0, fz), d_rate)
     terms: list[tuple[jax.Array, Any]] = [(unit, hyper_t.init), (d_rate, hyper_t.rate)]
     if not staircase:
         active = decayed & ~cc.zero
@@ -134,7 +178,7 @@ def _schedule_value_jvp(p, staircase, out_dtype, static, primals, tangents):
     t = jnp.zeros(out.shape, w)
     for k, tan in terms:
         if not _is_zero(tan):
-            t = t + jnp.where(dead, fz, k) * jnp.asarray(tan).astype(w)
+            t = t + _times(jnp.where(dead, fz, k), tan)
     if clamped is not None and not _is_zero(hyper_t.end_value):
         keep = clamped if st.nan is None else clamped & ~st.nan
         t = t + jnp.where(keep, jnp.ones((), w), fz) * jnp.asarray(hyper_t.end_value).astype(w)
