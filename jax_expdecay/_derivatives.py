@@ -141,9 +141,9 @@ def _schedule_value_jvp(p, staircase, out_dtype, static, primals, tangents):
     unit = _schedule_value(p, staircase, w, us, step, uc, free._replace(init=w.type(1)))
     rate_w = jnp.asarray(hyper.rate).astype(w)
     decayed = st.decayed
-    p_w = st.p
+    p_w = jax.lax.stop_gradient(st.p)  # its own derivatives come from `smooth` below
     if not staircase:  # p's derivatives, with p's exact value
-        s_w = step.astype(w) if jnp.issubdtype(step.dtype, jnp.floating) else fz
+        s_w = step.astype(w)  # an integer step is a constant here (p still moves with d)
         tb_w = jnp.asarray(hyper.transition_begin).astype(w)
         d_w = jnp.asarray(hyper.decay_steps).astype(w)
         smooth = (s_w - tb_w) / d_w

@@ -65,9 +65,7 @@ def _paths(batch: ExponentialDecayConfig, steps: np.ndarray, tmp_path) -> dict[s
         "schedule as jit argument": jax.jit(lambda s, x: s(x))(exponential_decay(batch), col).T,
         "vmap over the schedule": jax.vmap(lambda s: s(steps))(exponential_decay(batch)),
         "flax state dict": exponential_decay(
-            flax.serialization.from_state_dict(
-                batch, flax.serialization.to_state_dict(batch)
-            )
+            flax.serialization.from_state_dict(batch, flax.serialization.to_state_dict(batch))
         )(col).T,
         "flax msgpack": exponential_decay(
             flax.serialization.from_bytes(batch, flax.serialization.to_bytes(batch))
@@ -197,12 +195,12 @@ def test_tree_map_cannot_change_values_silently():
         _bits(jax.jit(lambda s, x: s(x))(scaled, steps)), _bits(want(steps))
     )
     # casting the leaves to bfloat16: the config says what the schedule computes
-    cast = jax.tree.map(
-        lambda x: x.astype(jnp.bfloat16) if x.dtype == np.float32 else x, sched
-    )
+    cast = jax.tree.map(lambda x: x.astype(jnp.bfloat16) if x.dtype == np.float32 else x, sched)
     now = cast.config.initial_learning_rate
     assert float(cast(0)) == np.float32(now)
     # leaves a map made invalid are refused when the values are read, naming the field
-    frac = jax.tree.map(lambda x: x * 0.5 if x.dtype == np.uint32 else x, exponential_decay(0.001, 1001, 0.96))
+    frac = jax.tree.map(
+        lambda x: x * 0.5 if x.dtype == np.uint32 else x, exponential_decay(0.001, 1001, 0.96)
+    )
     with pytest.raises(ValueError, match="decay_steps must be a whole number"):
         frac(5)
