@@ -17,7 +17,7 @@ is exact too. ``mid`` and ``lo`` are scaled up by ``2^24`` so that they are as l
 ``v`` (no underflow above float32's smallest normal; a ``v`` below it is not exact). With
 x64 on each float field is ``(v, 0, 0)`` in float64. A typed float32/bfloat16/float16
 value is ``(v, 0, 0)``. Integer fields (``0 <= v < 2^63``) travel as two words, ``hi``
-(int32, ``v >> 32``) and ``lo`` (uint32, ``v & (2^32 - 1)``). Multiplying every leaf of a
+(int32, ``v >> 32``) and ``lo`` (uint32, ``v & (2^32 - 1)``; an int32 when ``v < 2^31``). Multiplying every leaf of a
 float field by a power of two scales its value exactly; any other map of the leaves gives
 the value the leaves now hold, read the same way everywhere.
 """
@@ -34,6 +34,7 @@ import numpy as np
 from jax.core import Tracer
 
 _INT64_MAX = 2**63 - 1
+_F32_TINY = 2.0**-126
 
 
 def _is_tracer(x: Any) -> bool:
@@ -226,7 +227,19 @@ def _check_fits_output(cfg: Any) -> None:
         if dt == np.float64 or v is None or _is_tracer(v):
             continue  # float64: already checked finite
         limit = float(jnp.finfo(dt).max)
-        over = np.abs(np.asarray(v, np.float64)) > limit
+        mag = np.abs(np.asarray(v, np.float64))
+        tiny = (mag > 0) & (mag < _F32_TINY)
+        if arg != "end_value" and default == np.float32 and tiny.any():
+            # A config's leaves are float32 pieces (exact above float32's smallest
+            # normal); below it the device would see 0. (An end_value that small is the
+            # float32 output's 0 anyway.)
+            shown = np.asarray(v)[tiny].flat[0] if np.ndim(v) else v
+            raise ValueError(
+                f"{arg} must be 0 or at least {_F32_TINY:.8g} in magnitude (float32's "
+                f"smallest normal: with jax_enable_x64 off JAX holds it in float32), got "
+                f"{shown!r}. Use a larger value, 0, {x64_hint}"
+            )
+        over = mag > limit
         if not over.any():
             continue
         shown = np.asarray(v)[over].flat[0] if np.ndim(v) else v
@@ -323,13 +336,16 @@ def float_value(hi: Any, mid: Any, lo: Any) -> np.ndarray:
 
 def int_leaves(value: Any) -> tuple[Any, Any]:
     """``(hi, lo)`` words of a whole number ``0 <= v < 2^63``: int32 ``v >> 32`` and uint32
-    ``v & (2^32 - 1)``; a tracer is ``(0, tracer)``."""
+    ``v & (2^32 - 1)``; when every value is below 2^31, ``(0, v)`` with ``v`` an int32
+    (so a map of the leaves such as ``-x`` gives the value it says); a tracer is
+    ``(0, tracer)``."""
     if _is_tracer(value):
         return np.zeros(np.shape(value), np.int32), value
     arr = np.asarray(value, np.int64)
-    return np.asarray((arr >> 32).astype(np.int32)), np.asarray(
-        (arr & 0xFFFFFFFF).astype(np.uint32)
-    )
+    if arr.size == 0 or arr.max() < 2**31:  # the common case: one int32 word, so that a
+        return np.zeros(arr.shape, np.int32), arr.astype(np.int32)  # map like -x reads -x
+    hi = (arr >> 32).astype(np.int32)
+    return np.asarray(hi), np.asarray((arr & 0xFFFFFFFF).astype(np.uint32))
 
 
 def int_value(hi: Any, lo: Any) -> Any:

@@ -200,7 +200,7 @@ def test_tree_map_cannot_change_values_silently():
     assert float(cast(0)) == np.float32(now)
     # leaves a map made invalid are refused when the values are read, naming the field
     frac = jax.tree.map(
-        lambda x: x * 0.5 if x.dtype == np.uint32 else x, exponential_decay(0.001, 1001, 0.96)
+        lambda x: x * 0.5 if x.dtype == np.int32 else x, exponential_decay(0.001, 1001, 0.96)
     )
     with pytest.raises(ValueError, match="decay_steps must be a whole number"):
         frac(5)
