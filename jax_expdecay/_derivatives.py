@@ -133,7 +133,10 @@ def _schedule_value_jvp(p, staircase, out_dtype, static, primals, tangents):
     cc = static.c if static is not None else c
     w = p.float_dtype
     st = _parse_step(step, cc, p, staircase)
-    out, _, clamped = _finish(st, cc, p, out_dtype, hyper.end_value)
+    _, _, clamped = _finish(st, cc, p, out_dtype, hyper.end_value)
+    # The value through the function itself, so that a derivative of this rule's output
+    # (jvp of jvp of jvp) sees this rule again, not the bit tricks
+    out = _schedule_value(p, staircase, out_dtype, static, step, c, hyper)
     fz = jnp.zeros((), w)
     free = hyper._replace(end_value=None)
     u_val = _schedule_value(p, staircase, w, static, step, c, free)  # init rate^p
