@@ -22,13 +22,18 @@ Costs: ~90 vector operations per element, no extra memory traffic; see
 
 from __future__ import annotations
 
+import functools
+import math
 from typing import Any, NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 
-from ._exp import exp2_64
-from ._exponent import Consts, _Prec, _Step, exponent
+from . import _fixed
+from ._exp import exp2_64_checked
+from ._exponent import _NA, Consts, _Prec, _Step, exponent
 
 
 def _magnitude(
@@ -38,7 +43,22 @@ def _magnitude(
     w = p.float_dtype.type
     hi, lo = exponent(st.n, st.frac, c if with_init else _no_init(c), p)
     narrow = np.dtype(out_dtype).itemsize < p.float_dtype.itemsize
-    val = exp2_64(hi, lo, round_to_odd=narrow)
+    bits, emin, emax = _FORMATS[np.dtype(out_dtype).name]
+    sub_emin = emin if emin > -126 else None  # float16's subnormals are float32 normals
+    if not with_init:  # rate ** p for the derivatives: the fast path suffices
+        val, _ = exp2_64_checked(hi, lo, round_to_odd=narrow)
+    elif p.float_dtype == np.float32:  # rounding test; the undecided values go to the accurate path
+        bound = _fast_bound(st, c)
+        val, und = exp2_64_checked(
+            hi, lo, round_to_odd=narrow, bound=bound, out_bits=bits, out_emin=sub_emin
+        )
+        assert und is not None
+        val = _resolve(val, und, st, c, bits, emin, emax)
+    else:  # float64: ~2^-95 from the exact value, so undecided means an exact tie
+        bound = _fast_bound64(st, c)
+        val, _ = exp2_64_checked(
+            hi, lo, round_to_odd=narrow, bound=bound, out_bits=bits, out_emin=sub_emin, ties=True
+        )
     if st.posinf is not None:  # the limit p -> inf: 0 (decay) or inf (growth)
         limit = jnp.where(c.floor, w(0.0), w(np.inf))  # from the rate, not K (K is 0
         val = jnp.where(st.posinf & ~c.one, limit, val)  # when no step reaches a stair)
@@ -63,13 +83,49 @@ class _Static:
         self.c = c
 
 
+def _round_once(x: Any, out_dtype: Any) -> jax.Array:
+    return (
+        jnp.asarray(end_value_in(x, out_dtype))
+        if not isinstance(x, Tracer)
+        else x.astype(out_dtype)
+    )
+
+
+def end_value_in(x: Any, out_dtype: Any) -> Any:
+    """``end_value`` in the output dtype, rounded once from the value given.
+
+    Comparing the rounded result with the rounded ``end_value`` equals rounding the
+    exact comparison (rounding is monotone), so only this rounding must be single. A
+    concrete value goes through round-to-odd to float64 (Python ints beyond 2^53) and
+    then to float32 (for bfloat16/float16), from which one round-to-nearest is the
+    correct one; a traced value is cast by XLA."""
+    out = np.dtype(out_dtype)
+    if isinstance(x, int) and not isinstance(x, bool):
+        f = float(x)
+        if int(f) != x and int(np.float64(f).view(np.int64)) % 2 == 0:
+            f = math.nextafter(f, math.inf if x > f else -math.inf)
+        x64 = np.asarray(f, np.float64)
+    else:
+        x64 = np.asarray(x, np.float64)
+    if out == np.float64:
+        return x64
+    f32 = x64.astype(np.float32)
+    if out.itemsize < 4:
+        bits = f32.view(np.int32)
+        inexact = f32.astype(np.float64) != x64
+        toward = np.where(np.abs(x64) > np.abs(f32.astype(np.float64)), 1, -1).astype(np.int32)
+        bits = np.where(inexact & (bits % 2 == 0), bits + toward, bits)
+        f32 = bits.view(np.float32)
+    return np.asarray(f32).astype(out)
+
+
 def _finish(st: _Step, c: Consts, p: _Prec, out_dtype: Any, end_value: Any):
     """``sign * magnitude``, then ``end_value`` and NaN: (value, magnitude, clamped)."""
     mag = _magnitude(st, c, p, out_dtype)
     out = jnp.where(c.sign == 0, jnp.zeros((), p.float_dtype), mag * c.sign).astype(out_dtype)
     clamped = None
     if end_value is not None:
-        ev = jnp.asarray(end_value).astype(out_dtype)
+        ev = _round_once(end_value, out_dtype) if c.ev is None else c.ev.astype(out_dtype)
         new = jnp.where(c.floor, jnp.maximum(out, ev), jnp.minimum(out, ev))
         clamped = new != out
         out = new
@@ -86,3 +142,73 @@ class Hyper(NamedTuple):
     decay_steps: Any
     transition_begin: Any
     end_value: Any
+
+
+# ----------------------------------------------------------------------------------------
+# The rounding test's bound (error of the fast path) and the accurate path.
+# ----------------------------------------------------------------------------------------
+_FORMATS = {  # significant bits, exponent of the smallest normal, of the largest finite
+    "float32": (24, -126, 127),
+    "bfloat16": (8, -126, 127),
+    "float16": (11, -14, 15),
+    "float64": (53, -1022, 1023),
+}
+
+
+def _fast_bound(st: _Step, c: Consts) -> jax.Array:
+    """Upper bound on ``|hi + low - Y|`` of the float32 fast path, ``Y = V 2^-n < 2``.
+
+    Error of ``t_hi + t_lo`` (units of t, ``S = |A| + |N K| + |f K|``): constants 2^-52.9
+    (numpy ``log2``) and 2^-48 (the float32 ``lo`` of A, K); ``N K_lo`` with ``N`` rounded
+    to float32: 2^-47; the ``lo`` sum of five Fast2Sum errors (each <= 2^-24 of a sum
+    <= |N K|) with its own roundings: <= 2^-43.6; the last TwoSum/``a_lo`` additions:
+    2^-45. Total < 2^-42.5 S. A traced config's device constants (2^-47) are inside it.
+    In the result that is a relative ``2^-42.5 S ln2/64``; the exp adds < 2^-47 relative
+    (``_exp``, steps 2-4; taken as 2^-46). With ``Y < 2`` and float32 rounding of the
+    bound itself (a few 2^-24, covered by the factor 1.01):
+        B = 2.02 (2^-46 + 2^-42.5 * 0.01083 * S).
+    """
+    f32 = np.float32
+    s = jnp.abs(c.a_hi) + st.n.astype(jnp.float32) * jnp.abs(c.k_hi)
+    if st.frac is not None:
+        s = s + st.frac * jnp.abs(c.k_hi)
+    return f32(2.02 * 2.0**-46) + s * f32(2.02 * 2.0**-42.5 * 0.01083)
+
+
+def _fast_bound64(st: _Step, c: Consts) -> jax.Array:
+    """The same for the float64 path: constants from 60-digit ``decimal`` as float64
+    pairs (2^-104), limbs and sums as above with 2^-53 for 2^-24: < 2^-95 S in t, and
+    the float64 exp within ~2^-100. Far below the half-ulp of any output format."""
+    f64 = np.float64
+    w = jnp.float64
+    s = jnp.abs(c.a_hi) + st.n.astype(w) * jnp.abs(c.k_hi)
+    if st.frac is not None:
+        s = s + st.frac * jnp.abs(c.k_hi)
+    return f64(2.02 * 2.0**-98) + s * f64(2.02 * 2.0**-95 * 0.01083)
+
+
+def _accurate(und, n, frac, c: Consts, bits: int, emin: int, emax: int):
+    """The accurate path (``_fixed``) on the host through ``jax.pure_callback``: the
+    output format's rounding, as a float32 equal to it, where ``und``; and where it
+    applies. Elementwise; the host broadcasts (so a scalar config's digits travel once);
+    under ``vmap`` one call takes the batch."""
+    shape = und.shape
+    frac = jnp.zeros((), jnp.float32) if frac is None else frac
+    host = functools.partial(_fixed.accurate, bits=bits, emin=emin, emax=emax, na=_NA)
+    out = (jax.ShapeDtypeStruct(shape, jnp.float32), jax.ShapeDtypeStruct(shape, jnp.bool_))
+    return jax.pure_callback(host, out, und, n, frac, c.dig, vmap_method="broadcast_all")
+
+
+def _resolve(
+    val: jax.Array, und: jax.Array, st: _Step, c: Consts, bits: int, emin: int, emax: int
+) -> jax.Array:
+    """Replaces the undecided values by the accurate path's, calling it only when some
+    value is undecided (``lax.cond``): the common case costs the test and one ``any``.
+    (Gathering the undecided elements of an array first, by ``nonzero``, made compiling
+    a jitted array schedule ~8x slower; the host skips the decided ones anyway.)"""
+
+    def fix(v):
+        acc, ok = _accurate(und, st.n, st.frac, c, bits, emin, emax)
+        return jnp.where(und & ok, acc, v)
+
+    return jax.lax.cond(jnp.any(und), fix, lambda v: v, val)

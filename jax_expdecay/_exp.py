@@ -219,8 +219,54 @@ def exp2_64(t_hi: jax.Array, t_lo: jax.Array, *, round_to_odd: bool = False) -> 
     instead (a float32 from which one more round-to-nearest to bfloat16/float16 is
     correct). NaN ``t_hi`` is not handled (the caller masks it).
     """
+    return exp2_64_checked(t_hi, t_lo, round_to_odd=round_to_odd)[0]
+
+
+def _narrow_shift(fb, n, sp: _Spec, bits: int, out_emin: int | None):
+    """Low bits of ``big`` below the output format's last place: ``mant + 1 - bits``, plus
+    the shortfall of the result's exponent below ``out_emin`` (capped at ``mant``)."""
+    it = sp.int_dtype.type
+    sh = it(sp.mant + 1 - bits)
+    if out_emin is None:
+        return sh
+    bias = (1 << (sp.float_dtype.itemsize * 8 - 2 - sp.mant)) - 1
+    e_out = (fb >> sp.mant) - it(bias) + n
+    return jnp.minimum(sh + jnp.clip(it(out_emin) - e_out, 0, sp.mant), it(sp.mant))
+
+
+def exp2_64_checked(
+    t_hi: jax.Array,
+    t_lo: jax.Array,
+    *,
+    round_to_odd: bool = False,
+    bound: Any = None,
+    out_bits: int | None = None,
+    out_emin: int | None = None,
+    ties: bool = False,
+) -> tuple[jax.Array, jax.Array | None]:
+    """``exp2_64`` and its rounding test: ``(value, undecided)``.
+
+    ``bound`` is an upper bound on ``|hi + low - Y|`` (``Y = 2^(t/64) 2^-n`` the exact
+    value, ``hi + low`` in [0.9946, 1.9893] from steps 0-4, both in the working float),
+    including the error of ``t`` itself. ``undecided`` is true where the exact value may
+    lie on the other side of a rounding midpoint of the output format (``out_bits``
+    significant bits: 24/8/11, or 53 for float64; the working precision when None) than
+    the returned value, i.e. where the distance from ``hi + low`` to the nearest
+    midpoint is not provably above ``bound``. That distance is formed exactly up to one
+    rounding: ``big = fl(hi + low)`` and its error ``err`` are exact (Fast2Sum); for the
+    working precision the nearest midpoint is half-way to ``big``'s neighbour on the
+    side of ``err``; for a narrower format it is at a fixed bit pattern of ``big``'s low
+    bits, and ``(low bits - half) * ulp + err`` is an exact integer times a power of two
+    plus ``err``. Results that leave the normal range (flushed, or inf) are never
+    flagged. Without ``bound``, ``undecided`` is None.
+
+    With ``ties`` (the float64 path, whose ``bound`` is ~2^-95: far below any output
+    format's half-ulp), an undecided value is taken to be the exact midpoint it is that
+    close to, and rounded to even: the exact cases (dyadic ties) come out right.
+    """
     sp = _spec(t_hi.dtype)
     it = sp.int_dtype.type
+    w = sp.float_dtype.type
     hi, low, n = exp2_64_parts(t_hi, t_lo)
     n = n.astype(sp.int_dtype)
     # 5. the one rounding
@@ -232,10 +278,39 @@ def exp2_64(t_hi: jax.Array, t_lo: jax.Array, *, round_to_odd: bool = False) -> 
     below_one = it(((exp_max >> 1) << sp.mant) - 1)  # the float just below 1
     field = (fb >> sp.mant) + n
     to_min_normal = (field == 0) & (fb == below_one) & (err >= 0)
+    undecided = None
+    if bound is not None:
+        bits = sp.mant + 1 if out_bits is None else out_bits
+        if bits >= sp.mant + 1:  # midpoints half-way to the neighbour on err's side
+            up = jax.lax.bitcast_convert_type(fb + it(1), sp.float_dtype)
+            down = jax.lax.bitcast_convert_type(fb - it(1), sp.float_dtype)
+            dist = jnp.where(err >= 0, (up - big) * w(0.5) - err, (big - down) * w(0.5) + err)
+        else:  # the narrow format's midpoint: low bits of big equal to 100...0
+            sh = _narrow_shift(fb, n, sp, bits, out_emin)
+            low_bits = fb & ((it(1) << sh) - it(1))
+            ulp = jax.lax.bitcast_convert_type(
+                (fb & it(exp_max << sp.mant)) - it(sp.mant << sp.mant), sp.float_dtype
+            )  # 2^(e(big) - mant): big's ulp (big is in [0.99, 2): never subnormal)
+            dist = jnp.abs((low_bits - (it(1) << (sh - 1))).astype(sp.float_dtype) * ulp + err)
+        in_range = (field > 0) & (field < exp_max)
+        undecided = in_range & ~(dist > bound)
     if round_to_odd:
         inexact_even = (err != 0) & ((fb & 1) == 0)
-        fb = fb + jnp.where(inexact_even, jnp.where(err > 0, it(1), it(-1)), it(0))
+        fb_odd = fb + jnp.where(inexact_even, jnp.where(err > 0, it(1), it(-1)), it(0))
+    else:
+        fb_odd = fb
+    if ties and undecided is not None:
+        bits = sp.mant + 1 if out_bits is None else out_bits
+        if bits >= sp.mant + 1:  # between big and its neighbour on err's side
+            other = fb + jnp.where(err >= 0, it(1), it(-1))
+            even = jnp.where((fb & 1) == 0, fb, other)
+        else:  # the narrow value below the midpoint, or the one above if that is odd
+            sh = _narrow_shift(fb, n, sp, bits, out_emin)
+            below = fb & ~((it(1) << sh) - it(1))
+            even = jnp.where((below >> sh) & 1 == 1, below + (it(1) << sh), below)
+        fb_odd = jnp.where(undecided, even, fb_odd)
+    fb = fb_odd
     out = fb + (n << sp.mant)
     out = jnp.where(field >= exp_max, it(exp_max << sp.mant), out)
     out = jnp.where(field <= 0, jnp.where(to_min_normal, it(1 << sp.mant), it(0)), out)
-    return jax.lax.bitcast_convert_type(out, sp.float_dtype)
+    return jax.lax.bitcast_convert_type(out, sp.float_dtype), undecided

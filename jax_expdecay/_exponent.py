@@ -101,6 +101,8 @@ class Consts(NamedTuple):
     floor: Any  # bool: decay_rate < 1 (end_value is a floor, else a cap)
     one: Any  # bool: decay_rate == 1 (the value never moves, even at step +inf)
     bad: Any  # bool: an invalid traced hyperparameter (the value is NaN at every step)
+    dig: Any  # int32 [..., 30]: A and K as 12-bit fixed-point digits (``_digits_of``)
+    ev: Any = None  # end_value rounded once into the output dtype (host-built configs)
 
 
 class _Prec(NamedTuple):
@@ -161,7 +163,7 @@ def _host64_scalar(init: Any, d: int, rate: Any, staircase: bool) -> tuple[Any, 
     ctx = _ctx()
     init_d, rate_d = _dec(init), _dec(rate)
     scale = ctx.divide(64, ctx.ln(decimal.Decimal(2)))  # natural log -> 64 log2
-    a = ctx.multiply(ctx.ln(abs(init_d)), scale) if init_d != 0 else decimal.Decimal(0)
+    a = ctx.multiply(ctx.ln(ctx.abs(init_d)), scale) if init_d != 0 else decimal.Decimal(0)
     k = ctx.multiply(ctx.ln(rate_d), scale) if rate_d != 0 else decimal.Decimal(0)
     if staircase:
         if d > P64.umax:
@@ -219,6 +221,7 @@ def host_consts(init: Any, d: Any, rate: Any, tb: Any, staircase: bool, p: _Prec
         floor=np.asarray(rate_a < 1),
         one=np.asarray(rate_a == 1),
         bad=np.zeros(shape, bool),
+        dig=_host_digits(init_a, d_a, rate_a, staircase, p),
     )
 
 
@@ -477,6 +480,7 @@ def traced_consts(init: Any, d: Any, rate: Any, tb: Any, staircase: bool, p: _Pr
         floor=rate_w < 1,
         one=rate_w == 1,
         bad=_invalid(init_w, d, rate_w),
+        dig=_device_digits(absinit, rate_nz, d_u, _beyond(d, p), staircase, p),
     )
 
 
@@ -558,3 +562,92 @@ def _parse_step(step: jax.Array, c: Consts, p: _Prec, staircase: bool) -> _Step:
         pf = pf * c.inv_d
     pf = jnp.where(hold, w(0), pf)
     return _Step(n, frac, hold, decayed, nan, posinf, pf)
+
+
+# ----------------------------------------------------------------------------------------
+# The exact constants of the accurate path (``_fixed``): A and K as floor digits.
+# ----------------------------------------------------------------------------------------
+# The fast ``t_hi + t_lo`` above carries ~48 bits, so near |t| ~ 9600 it is off by up to
+# ~2^-35 absolute (~2^-41 relative in the result). The accurate path (used only where the
+# rounding test in ``_evaluate`` cannot decide) recomputes ``t`` exactly from
+#
+#   A = sum_i a_i 2^(12 (3 - i)), i = 0..13  (weights 2^36 .. 2^-120)
+#   K = sum_i k_i 2^(12 (3 - i)), i = 0..15  (weights 2^36 .. 2^-144)
+#
+# with ``a_0``, ``k_0`` signed and the other digits in [0, 4096) (floor digits), from
+# 60-digit ``decimal`` (A to 2^-120, K to 2^-144): int32 leaves, so a schedule passed
+# through ``jit``, ``vmap`` or ``device_put`` carries them exactly.
+_DIG_TOP = 3  # the first digit has weight 2^(12 * 3)
+_NA, _NK = 14, 16  # digits of A and of K
+
+
+def _int_digits(x: int, count: int) -> list[int]:
+    """Floor digits of the integer ``x`` (a fixed-point number scaled by 2^(12 (count -
+    1 - 3))): the first digit signed, the others in [0, 4096)."""
+    out = []
+    for _ in range(count - 1):
+        x, r = divmod(x, 4096)
+        out.append(r)
+    out.append(x)
+    return out[::-1]
+
+
+@functools.cache
+def _digits_of(init: float, d: int, rate: float, staircase: bool) -> tuple[int, ...]:
+    """A and K of one config as digits, from 60-digit ``decimal`` (< 2^-190 relative)."""
+    import decimal
+
+    ctx = _ctx()
+    scale = ctx.divide(64, ctx.ln(decimal.Decimal(2)))
+    init_d, rate_d = _dec(init), _dec(rate)
+    a = ctx.multiply(ctx.ln(ctx.abs(init_d)), scale) if init_d != 0 else decimal.Decimal(0)
+    k = ctx.multiply(ctx.ln(rate_d), scale) if rate_d > 0 else decimal.Decimal(0)
+    if staircase:
+        if d > P32.umax:
+            k = decimal.Decimal(0)
+    else:
+        k = ctx.divide(k, decimal.Decimal(d))
+    fa = int(
+        ctx.multiply(a, 2 ** (12 * (_NA - 1 - _DIG_TOP))).to_integral_value(
+            rounding=decimal.ROUND_FLOOR, context=ctx
+        )
+    )
+    fk = int(
+        ctx.multiply(k, 2 ** (12 * (_NK - 1 - _DIG_TOP))).to_integral_value(
+            rounding=decimal.ROUND_FLOOR, context=ctx
+        )
+    )
+    return tuple(_int_digits(fa, _NA) + _int_digits(fk, _NK))
+
+
+def _host_digits(init: np.ndarray, d: np.ndarray, rate: np.ndarray, staircase: bool, p: _Prec):
+    """``dig`` for concrete configs (each distinct config once: ``decimal`` is ~0.1 ms)."""
+    shape = init.shape
+    if p.float_dtype != np.float32:  # the 64-bit path has no accurate path (see _evaluate)
+        return np.zeros((*shape, _NA + _NK), np.int32)
+    flat = zip(init.ravel().tolist(), d.ravel().tolist(), rate.ravel().tolist(), strict=True)
+    rows = [_digits_of(float(i), int(dd), float(r), staircase) for i, dd, r in flat]
+    return np.asarray(rows, np.int32).reshape((*shape, _NA + _NK))
+
+
+def _device_digits(init_w, rate_w, d_u, beyond, staircase: bool, p: _Prec) -> jax.Array:
+    """``dig`` for a traced config: its raw float32 ``init``, ``rate`` (bits), ``d`` and
+    flags (bit 0: staircase, bit 1: no step reaches the first stair), marked by a last
+    digit of -1 (host digits are in [0, 4096) there), from which the
+    accurate path (on the host, ``_fixed.accurate``) takes the same digits as a host-built
+    config of these values (``_digits_of``): the same bits."""
+    shape = jnp.broadcast_shapes(jnp.shape(init_w), jnp.shape(rate_w), jnp.shape(d_u))
+    if p.float_dtype != np.float32:
+        return jnp.zeros((*shape, _NA + _NK), jnp.int32)
+    i32 = jnp.int32
+    flags = jnp.asarray(beyond).astype(i32) * 2 + (1 if staircase else 0)
+    cols = [
+        jax.lax.bitcast_convert_type(jnp.asarray(init_w, jnp.float32), i32),
+        jax.lax.bitcast_convert_type(jnp.asarray(rate_w, jnp.float32), i32),
+        jax.lax.bitcast_convert_type(jnp.asarray(d_u, jnp.uint32), i32),
+        flags,
+    ]
+    cols = [jnp.broadcast_to(c, shape) for c in cols]
+    pad = jnp.zeros((*shape, _NA + _NK - 5), i32)
+    mark = jnp.full((*shape, 1), -1, i32)  # a last digit no host-built config has
+    return jnp.concatenate([jnp.stack(cols, axis=-1), pad, mark], axis=-1)

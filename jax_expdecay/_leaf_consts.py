@@ -41,6 +41,8 @@ import numpy as np
 
 from ._exp import _fast_two_sum
 from ._exponent import (
+    _NA,
+    _NK,
     P32,
     Consts,
     _device_log2_64,
@@ -116,6 +118,27 @@ def _int_parts(hi: Any, lo: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
     return big, jnp.asarray(lo), hi_u
 
 
+def _digits(init_p, rate_p, d_u, d_hi, beyond, staircase: bool) -> jax.Array:
+    """``dig`` for traced leaves (``_exponent._device_digits``' layout): the float32 bits
+    of ``|init|`` and ``rate`` (hi), ``d`` clamped, flags; then the mid and lo pieces of
+    both and ``d``'s high word, so that the accurate path (``_fixed.accurate``, on the
+    host) takes the digits of the exact values, as for a host-built config."""
+    i32 = jnp.int32
+
+    def bits(x: Any) -> jax.Array:
+        return jax.lax.bitcast_convert_type(jnp.asarray(x, _F32), i32)
+
+    flags = jnp.asarray(beyond).astype(i32) * 2 + (1 if staircase else 0)
+    cols = [bits(init_p[0]), bits(rate_p[0]), jax.lax.bitcast_convert_type(d_u, i32), flags]
+    cols += [bits(init_p[1]), bits(init_p[2]), bits(rate_p[1]), bits(rate_p[2])]
+    cols += [jax.lax.bitcast_convert_type(d_hi.astype(jnp.uint32), i32)]
+    shape = jnp.broadcast_shapes(*(jnp.shape(c) for c in cols))
+    cols = [jnp.broadcast_to(c, shape) for c in cols]
+    pad = jnp.zeros((*shape, _NA + _NK - len(cols) - 1), i32)
+    mark = jnp.full((*shape, 1), -1, i32)  # a last digit no host-built config has
+    return jnp.concatenate([jnp.stack(cols, axis=-1), pad, mark], axis=-1)
+
+
 def leaf_consts(leaves: tuple[Any, ...], staircase: bool, p: _Prec) -> Consts:
     """The constants of the exact values the (traced) leaves hold."""
     ih, im, il, dh, dl, rh, rm, rl, th, tl = leaves[:10]
@@ -175,7 +198,16 @@ def leaf_consts(leaves: tuple[Any, ...], staircase: bool, p: _Prec) -> Consts:
     finite = jnp.isfinite(i_h) & jnp.isfinite(i_m) & jnp.isfinite(i_l)
     finite = finite & jnp.isfinite(r_h) & jnp.isfinite(r_m) & jnp.isfinite(r_l)
     bad = ~finite | (r_h < 0) | bad_d
+    dig = _digits(
+        (jnp.where(init0, one, jnp.abs(i_h)), i_m * sign, i_l * sign),
+        rate_nz,
+        d_u,
+        jnp.where(d_big, d_hi, jnp.uint32(0)),
+        d_big,
+        staircase,
+    )
     return Consts(
+        dig=dig,
         a_hi=a_hi,
         a_lo=a_lo,
         k_hi=k_hi,

@@ -14,7 +14,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from ._config import ExponentialDecayConfig, _batch_positions, _is_tracer, _take_leaf
-from ._evaluate import Hyper
+from ._evaluate import Hyper, end_value_in
 from ._exponent import P32, P64, Consts, _Prec, host_consts
 from ._leaf_consts import leaf_consts
 from ._numerics import evaluate
@@ -47,7 +47,12 @@ def _build_consts(cfg: ExponentialDecayConfig, p: _Prec) -> Consts:
     ``tree_map`` made invalid is refused here, with the constructor's message)."""
     c = cfg._checked()  # pyright: ignore[reportPrivateUsage]
     args = (c.initial_learning_rate, c.decay_steps, c.decay_rate, c.transition_begin)
-    return host_consts(*args, c.staircase, p)
+    consts = host_consts(*args, c.staircase, p)
+    if c.end_value is not None:  # rounded once, here, from the exact value
+        name = _out_dtype_name(c)
+        out = jax.dtypes.canonicalize_dtype(np.dtype(name) if name is not None else np.float64)
+        consts = consts._replace(ev=end_value_in(c.end_value, out))
+    return consts
 
 
 def _hyper(cfg: ExponentialDecayConfig, traced: bool) -> Hyper:
