@@ -110,7 +110,7 @@ def accurate(und, n, frac, dig, *, bits: int, emin: int, emax: int, na: int):
         if row[-1] == -1:  # a traced config's raw float32 values (_exponent._device_digits)
             from ._exponent import _digits_of
 
-            def f32(i: int) -> float:
+            def f32(i: int, row=row) -> float:
                 return float(np.asarray(row[i], np.int32).view(np.float32))
 
             # columns 4-8 (0 when absent): the exact values' mid and lo pieces and the
