@@ -204,3 +204,29 @@ def test_tree_map_cannot_change_values_silently():
     )
     with pytest.raises(ValueError, match="decay_steps must be a whole number"):
         frac(5)
+
+
+def test_flax_train_state_holding_a_config_saves_and_restores_exactly():
+    from flax.training import train_state
+
+    class State(train_state.TrainState):
+        lr: ExponentialDecayConfig
+
+    cfg = ExponentialDecayConfig(0.1, 2**40 + 3, 0.9999999, transition_begin=7, end_value=1e-9)
+    state = State.create(apply_fn=None, params={"w": jnp.ones(3)}, tx=optax_sgd(), lr=cfg)
+    blob = flax.serialization.to_bytes(state)
+    fresh = state.replace(lr=ExponentialDecayConfig(1.0, 1, 0.5, transition_begin=0, end_value=0.0))
+    back = flax.serialization.from_bytes(fresh, blob)
+    assert back.lr == cfg and back.lr.to_dict() == cfg.to_dict()
+    steps = np.array([0, 10**8, 2**32 - 1], np.uint32)
+    np.testing.assert_array_equal(
+        _bits(exponential_decay(back.lr)(steps)), _bits(exponential_decay(cfg)(steps))
+    )
+    state_dict = flax.serialization.to_state_dict(cfg)
+    assert set(state_dict) >= {"decay_rate", "decay_rate_mid", "decay_rate_lo", "decay_steps"}
+
+
+def optax_sgd():
+    import optax
+
+    return optax.sgd(0.1)
