@@ -196,7 +196,12 @@ def _accurate(und, n, frac, c: Consts, bits: int, emin: int, emax: int):
     frac = jnp.zeros((), jnp.float32) if frac is None else frac
     host = functools.partial(_fixed.accurate, bits=bits, emin=emin, emax=emax, na=_NA)
     out = (jax.ShapeDtypeStruct(shape, jnp.float32), jax.ShapeDtypeStruct(shape, jnp.bool_))
-    return jax.pure_callback(host, out, und, n, frac, c.dig, vmap_method="broadcast_all")
+    # Every argument in und's shape: under vmap, "broadcast_all" prepends the batch dims
+    # to each argument's own shape, which numpy then cannot align (a scalar frac became
+    # (B,) against und's (B, S)).
+    n, frac = jnp.broadcast_to(n, shape), jnp.broadcast_to(frac, shape)
+    dig = jnp.broadcast_to(c.dig, (*shape, c.dig.shape[-1]))
+    return jax.pure_callback(host, out, und, n, frac, dig, vmap_method="broadcast_all")
 
 
 def _resolve(
