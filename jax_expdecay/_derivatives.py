@@ -132,8 +132,11 @@ def _schedule_value_jvp(p, staircase, out_dtype, static, primals, tangents):
         c = jax.lax.stop_gradient(c)  # the rule says what depends on what
     cc = static.c if static is not None else c
     w = p.float_dtype
-    st = _parse_step(step, cc, p, staircase)
-    _, _, clamped = _finish(st, cc, p, out_dtype, hyper.end_value)
+    # Masks and p from values only: nothing below is differentiated through the bit
+    # tricks (or the accurate path's callback, which has no JVP)
+    st = _parse_step(jax.lax.stop_gradient(step), cc, p, staircase)
+    ev_sg = None if hyper.end_value is None else jax.lax.stop_gradient(hyper.end_value)
+    _, _, clamped = _finish(st, cc, p, out_dtype, ev_sg)
     # The value through the function itself, so that a derivative of this rule's output
     # (jvp of jvp of jvp) sees this rule again, not the bit tricks
     out = _schedule_value(p, staircase, out_dtype, static, step, c, hyper)
