@@ -156,7 +156,7 @@ def _schedule_value_jvp(p, staircase, out_dtype, static, primals, tangents):
         moving = decayed if st.posinf is None else decayed & ~st.posinf
         p_w = jnp.where(moving, p_w + (smooth - jax.lax.stop_gradient(smooth)), p_w)
     safe_rate = jnp.where(rate_w == 0, jnp.ones((), w), rate_w)
-    d_rate = jnp.where(decayed, p_w * u_val / safe_rate, fz)
+    d_rate = jnp.where(decayed, p_w * (u_val / safe_rate), fz)  # no overflow of p * U
     init_w = jnp.asarray(hyper.init).astype(w)
     # rate 0: the one-sided limit, with its own derivatives; fed p = 1 where the rate is
     # not 0, so that the branch not taken is finite (reverse mode multiplies it by 0)
