@@ -56,7 +56,8 @@ def _reference(x: np.ndarray, stair: bool, with_ev: bool):
     p = mpmath.mpf(0) if hold else (mpmath.floor(s / d0) if stair else s / d0)
     value = i0 * r0**p if (r0 != 0 or p == 0) else mpmath.mpf(0)  # 0**0 = 1 (Keras)
     if with_ev:
-        v32 = np.float32(float(value)) if abs(value) < F32_MAX else np.float32(np.inf)
+        big = np.float32(math.copysign(math.inf, value))
+        v32 = np.float32(float(value)) if abs(value) < F32_MAX else big
         e32 = np.float32(x[5])
         clamped = (e32 > v32) if r0 < 1 else (e32 < v32)
         if clamped:
