@@ -196,11 +196,14 @@ def _accurate(und, n, frac, c: Consts, bits: int, emin: int, emax: int):
     frac = jnp.zeros((), jnp.float32) if frac is None else frac
     host = functools.partial(_fixed.accurate, bits=bits, emin=emin, emax=emax, na=_NA)
     out = (jax.ShapeDtypeStruct(shape, jnp.float32), jax.ShapeDtypeStruct(shape, jnp.bool_))
-    # Every argument in und's shape: under vmap, "broadcast_all" prepends the batch dims
-    # to each argument's own shape, which numpy then cannot align (a scalar frac became
-    # (B,) against und's (B, S)).
-    n, frac = jnp.broadcast_to(n, shape), jnp.broadcast_to(frac, shape)
-    dig = jnp.broadcast_to(c.dig, (*shape, c.dig.shape[-1]))
+    # Every argument with und's number of dims (leading 1s, a reshape, no copy): under
+    # vmap, "broadcast_all" prepends the batch dims to each argument's own shape, which
+    # numpy could not align otherwise (a scalar frac became (B,) against und's (B, S)).
+    def lift(x: Any, extra: int = 0) -> jax.Array:
+        x = jnp.asarray(x)
+        return x.reshape((1,) * (len(shape) + extra - x.ndim) + x.shape)
+
+    n, frac, dig = lift(n), lift(frac), lift(c.dig, 1)
     return jax.pure_callback(host, out, und, n, frac, dig, vmap_method="broadcast_all")
 
 
