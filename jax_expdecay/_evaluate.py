@@ -196,6 +196,7 @@ def _accurate(und, n, frac, c: Consts, bits: int, emin: int, emax: int):
     frac = jnp.zeros((), jnp.float32) if frac is None else frac
     host = functools.partial(_fixed.accurate, bits=bits, emin=emin, emax=emax, na=_NA)
     out = (jax.ShapeDtypeStruct(shape, jnp.float32), jax.ShapeDtypeStruct(shape, jnp.bool_))
+
     # Every argument with und's number of dims (leading 1s, a reshape, no copy): under
     # vmap, "broadcast_all" prepends the batch dims to each argument's own shape, which
     # numpy could not align otherwise (a scalar frac became (B,) against und's (B, S)).
