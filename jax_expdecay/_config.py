@@ -1,26 +1,38 @@
 """The frozen, validated configuration of an exponential-decay schedule.
 
-One job: hold the seven hyperparameters, check them, and turn them into a plain
-JSON-native dict and back. Nothing here touches a device.
+One job: the dataclass of the seven hyperparameters, its pytree form (the exact leaves of
+``_numbers``) and its plain JSON-native dict form. Validation and conversion of the
+numbers live in ``_numbers``; nothing here touches a device.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 import operator
+import sys
 from collections.abc import Mapping
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.core import Tracer
+
+from ._numbers import (
+    _as_number,
+    _describe,
+    _is_tracer,
+    _validate,
+    _x64,
+    float_leaves,
+    float_value,
+    int_leaves,
+    int_value,
+    is_concrete_number,
+)
 
 __all__ = ["ExponentialDecayConfig"]
 
-_INT64_MAX = 2**63 - 1
 _FIELDS = (
     "initial_learning_rate",
     "decay_steps",
@@ -32,244 +44,6 @@ _FIELDS = (
 )
 _KERAS_KEYS = ("initial_learning_rate", "decay_steps", "decay_rate", "staircase", "name")
 _REQUIRED_KEYS = ("initial_learning_rate", "decay_steps", "decay_rate")
-
-
-def _is_tracer(x: Any) -> bool:
-    return isinstance(x, Tracer)
-
-
-def _describe(value: Any) -> str:
-    try:
-        text = repr(value)
-    except Exception:  # an int over 4300 digits; a 10000-deep list; a raising __repr__
-        text = f"<unprintable {type(value).__name__}>"
-    if len(text) > 80:
-        text = text[:77] + "..."
-    return f"{text} (type {type(value).__name__})"
-
-
-def _describe_int(value: int) -> str:
-    # str() of an int over 4300 digits raises ValueError (CPython's limit), so say its size.
-    try:
-        text = str(value)
-    except ValueError:
-        return f"an integer of {value.bit_length()} bits"
-    return text if len(text) <= 80 else f"{text[:77]}... ({value.bit_length()} bits)"
-
-
-# The float dtypes a schedule can compute in (and return); float8/float4 and longdouble
-# are refused, because a typed initial_learning_rate fixes the output dtype.
-_FLOAT_DTYPES = tuple(np.dtype(t) for t in (jnp.bfloat16, np.float16, np.float32, np.float64))
-_DTYPES_TEXT = "int8..int64, uint8..uint64, bfloat16, float16, float32 or float64"
-
-
-def _is_real_dtype(dt: np.dtype) -> bool:
-    # numpy's signed/unsigned ints (not bool, not timedelta64, not ml_dtypes' int4/int2)
-    # and the four floats above.
-    if dt.kind in "iu":
-        return True
-    return dt in _FLOAT_DTYPES
-
-
-def _dtype_error(arg: str, value: Any, dt: np.dtype) -> TypeError:
-    return TypeError(
-        f"{arg} must be a real number of dtype {_DTYPES_TEXT}, got dtype {dt}: {_describe(value)}"
-    )
-
-
-def _convert(arg: str, value: Any, to: type) -> Any:
-    """``int(value)`` or ``float(value)``, with the value's own failures named."""
-    try:
-        return to(value)
-    except OverflowError:
-        raise ValueError(f"{arg} is beyond the float64 range: {_describe(value)}") from None
-    except Exception as e:  # a numbers.Real whose __float__/__int__ raises
-        raise TypeError(
-            f"{arg} must be a real number, but converting {_describe(value)} with "
-            f"{to.__name__}() raised {type(e).__name__}: {e}"
-        ) from e
-
-
-def _as_number(arg: str, value: Any, *, kind: str) -> Any:
-    """Normalise one concrete hyperparameter; returns a Python number or numpy array.
-
-    ``kind`` is "float" or "int". Tracers pass through untouched (checked later, if
-    at all, by :func:`jax_expdecay.checked`). Integers given for a "float" field are
-    stored as floats (a Python float, or a float64 array), so that nothing is ever
-    converted to JAX's 32-bit int and wrapped.
-    """
-    if _is_tracer(value):
-        return value
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{arg} must be a number, got a bool: {_describe(value)}")
-    if isinstance(value, np.ma.MaskedArray):
-        raise TypeError(
-            f"{arg} must not be a masked array (its mask would be ignored), got one of "
-            f"shape {np.shape(value)} with {int(np.ma.count_masked(value))} masked "
-            f"entries: {_describe(np.ma.getdata(value))}; pass value.filled(fill_value), "
-            "or a plain array"
-        )
-    if isinstance(value, jax.Array):
-        value = np.asarray(value)
-    if isinstance(value, np.ndarray) and type(value) is not np.ndarray:
-        value = np.asarray(value)  # e.g. np.matrix: keep the values, drop the subclass
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value[()]
-    if isinstance(value, np.generic):
-        if not _is_real_dtype(value.dtype):
-            raise _dtype_error(arg, value, value.dtype)
-        return _check_scalar(arg, value, kind)
-    if isinstance(value, np.ndarray):
-        return _check_array(arg, value, kind)
-    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral | float):
-        # e.g. fractions.Fraction (decimal.Decimal is not a numbers.Real: refused)
-        value = _convert(arg, value, float)
-    if isinstance(value, numbers.Integral | float):
-        return _check_scalar(arg, value, kind)
-    raise TypeError(
-        f"{arg} must be a real number (Python, numpy or JAX scalar), got {_describe(value)}"
-    )
-
-
-def _check_scalar(arg: str, value: Any, kind: str) -> Any:
-    if isinstance(value, numbers.Integral | np.integer):
-        ivalue = _convert(arg, value, int)
-        if kind == "float":
-            # The exact value as a float (rounded to nearest beyond 2**53): an int is
-            # an untyped number, like a Python float (JAX's default float output).
-            return _convert(arg, ivalue, float)
-        if abs(ivalue) > _INT64_MAX:
-            raise ValueError(
-                f"{arg} must fit in 64 bits (|x| < 2**63), got {_describe_int(ivalue)}"
-            )
-        return ivalue
-    fvalue = _convert(arg, value, float)
-    if not math.isfinite(fvalue):
-        raise ValueError(f"{arg} must be finite, got {_describe(value)}")
-    if kind == "int":
-        if fvalue != math.floor(fvalue):
-            raise ValueError(f"{arg} must be a whole number of steps, got {_describe(value)}")
-        if abs(fvalue) > _INT64_MAX:
-            raise ValueError(f"{arg} must fit in 64 bits (|x| < 2**63), got {_describe(value)}")
-        return int(fvalue)
-    return value if isinstance(value, np.generic) else fvalue
-
-
-def _first(value: np.ndarray, bad: np.ndarray) -> str:
-    return f"{value[bad].flat[0]!r} in {_describe(value)}"
-
-
-def _check_array(arg: str, value: np.ndarray, kind: str) -> np.ndarray:
-    if not _is_real_dtype(value.dtype):
-        raise _dtype_error(arg, value, value.dtype)
-    if value.size == 0:
-        raise ValueError(
-            f"{arg} is an empty array (shape {value.shape}); a batch of configs needs at "
-            "least one value per field"
-        )
-    if jnp.issubdtype(value.dtype, jnp.floating):
-        bad = ~np.isfinite(value)
-        if bad.any():
-            raise ValueError(f"{arg} must be finite, got {_first(value, bad)}")
-        if kind == "int":
-            frac = value != np.floor(value)
-            if frac.any():
-                raise ValueError(
-                    f"{arg} must be a whole number of steps, got {_first(value, frac)}"
-                )
-            # 2.0**63 itself is out of range: compare in floats, where 2**63 - 1 rounds up.
-            big = np.abs(value.astype(np.float64)) >= 2.0**63
-            if big.any():
-                raise ValueError(
-                    f"{arg} must fit in 64 bits (|x| < 2**63), got {_first(value, big)}"
-                )
-            return value.astype(np.int64)
-        return value
-    if kind == "float":
-        return value.astype(np.float64)  # integers are untyped numbers, as for scalars
-    if value.dtype == np.uint64:
-        big = value > _INT64_MAX
-        if big.any():
-            raise ValueError(f"{arg} must fit in 64 bits (|x| < 2**63), got {_first(value, big)}")
-    return value.astype(np.int64)
-
-
-def _output_dtype(init: Any) -> np.dtype:
-    """The dtype a schedule with this ``initial_learning_rate`` returns, as of now: the
-    init's own float dtype, else JAX's default float (float32 unless x64 is on)."""
-    dt: Any = np.float64
-    if _is_tracer(init):
-        if not getattr(init.aval, "weak_type", False) and init.dtype in _FLOAT_DTYPES:
-            dt = init.dtype
-    elif isinstance(init, np.generic | np.ndarray) and init.dtype in _FLOAT_DTYPES:
-        dt = init.dtype
-    return np.dtype(jax.dtypes.canonicalize_dtype(dt))
-
-
-def _check_fits_output(cfg: ExponentialDecayConfig) -> None:
-    """Float fields must be finite in the dtype JAX will hold them in.
-
-    initial_learning_rate and end_value: the output dtype. decay_rate: JAX's default
-    float (float32 with x64 off), the dtype it becomes when the config is passed into
-    jit. The rule is |x| <= largest finite: values just above it that would round down
-    to it are refused too (bfloat16 conversions round twice, via float32, anyway).
-    """
-    init = cfg.initial_learning_rate
-    out = _output_dtype(init)
-    default = np.dtype(jax.dtypes.canonicalize_dtype(np.float64))
-    typed = isinstance(init, np.generic | np.ndarray) and init.dtype != np.float64
-    x64_hint = "or call jax.config.update('jax_enable_x64', True) before building it"
-    for arg, dt in (("initial_learning_rate", out), ("end_value", out), ("decay_rate", default)):
-        v = getattr(cfg, arg)
-        if dt == np.float64 or v is None or _is_tracer(v):
-            continue  # float64: already checked finite
-        limit = float(jnp.finfo(dt).max)
-        over = np.abs(np.asarray(v, np.float64)) > limit
-        if not over.any():
-            continue
-        shown = np.asarray(v)[over].flat[0] if np.ndim(v) else v
-        if arg == "decay_rate":
-            raise ValueError(
-                f"decay_rate must be at most {limit:.8g} (float32's largest finite value: "
-                f"with jax_enable_x64 off JAX holds it in float32), got {shown!r}. Use a "
-                f"smaller value, {x64_hint}"
-            )
-        hint = "or give initial_learning_rate a wider float dtype" if typed else x64_hint
-        raise ValueError(
-            f"{arg} must be within the range of the schedule's output dtype {dt} "
-            f"(|x| <= {limit:.8g}, its largest finite value), got {shown!r}; beyond it "
-            f"the schedule would return inf. Use a smaller value, {hint}"
-        )
-
-
-def _values(x: Any) -> np.ndarray:
-    return np.asarray(x, dtype=np.float64)
-
-
-def _validate(cfg: ExponentialDecayConfig) -> None:
-    """Range checks on the concrete (non-traced) numeric fields."""
-    d = cfg.decay_steps
-    if not _is_tracer(d) and (np.asarray(d) <= 0).any():
-        raise ValueError(f"decay_steps must be a positive number of steps, got {d!r}")
-    r = cfg.decay_rate
-    if not _is_tracer(r) and (_values(r) < 0).any():
-        raise ValueError(f"decay_rate must be >= 0, got {r!r}")
-    tb = cfg.transition_begin
-    if not _is_tracer(tb) and (np.asarray(tb) < 0).any():
-        raise ValueError(f"transition_begin must be >= 0, got {tb!r}")
-    shapes = {
-        f: np.shape(getattr(cfg, f))
-        for f in ("initial_learning_rate", "decay_steps", "decay_rate", "transition_begin")
-    }
-    if cfg.end_value is not None:
-        shapes["end_value"] = np.shape(cfg.end_value)
-    try:
-        np.broadcast_shapes(*shapes.values())
-    except ValueError:
-        raise ValueError(
-            f"hyperparameter arrays must have broadcast-compatible shapes, got {shapes}"
-        ) from None
-    _check_fits_output(cfg)
 
 
 def _broadcast_batch(cfg: ExponentialDecayConfig) -> None:
@@ -384,23 +158,99 @@ def _scalar_field(field: str, value: Any) -> Any:
     return float(arr) if arr.dtype == np.float64 else arr[()]
 
 
-def _int_leaf(v: Any) -> Any:
-    """A concrete step-count leaf that JAX can take with x64 off: ``2^31 .. 2^32 - 1`` as
-    uint32 (exact); beyond, float32 (the schedule's own constants stay exact: only a
-    ``config`` read inside ``jit`` sees the rounded count). JAX would otherwise raise
-    OverflowError for a schedule or config passed into ``jit``."""
-    if jax.config.jax_enable_x64:  # pyright: ignore[reportAttributeAccessIssue]
-        return v
-    if not isinstance(v, int | np.integer | np.ndarray) or isinstance(v, bool):
-        return v  # tracers, JAX's placeholders, None
-    if np.asarray(v).dtype.kind not in "iu" or np.size(v) == 0:
-        return v
-    big = np.max(np.asarray(v))
-    if big < 2**31:
-        return v
-    if big < 2**32:
-        return np.asarray(v, dtype=np.uint32)
-    return np.asarray(v, dtype=np.float32)
+_FLOAT_FIELDS = ("initial_learning_rate", "decay_rate", "end_value")
+_LEAF_KEYS = tuple(
+    jax.tree_util.GetAttrKey(k)
+    for k in (
+        "initial_learning_rate", "initial_learning_rate_mid", "initial_learning_rate_lo",
+        "decay_steps_hi", "decay_steps",
+        "decay_rate", "decay_rate_mid", "decay_rate_lo",
+        "transition_begin_hi", "transition_begin",
+        "end_value", "end_value_mid", "end_value_lo",
+    )
+)  # fmt: skip
+
+
+def _dtype_name(v: Any) -> str | None:
+    """The dtype a float field keeps: a numpy scalar's or array's (a traced value's, if
+    not weak-typed); None for a Python float (JAX's default float)."""
+    if v is None:
+        return None
+    if _is_tracer(v):
+        if getattr(v.aval, "weak_type", False) or not jnp.issubdtype(v.dtype, jnp.floating):
+            return None
+        return np.dtype(v.dtype).name
+    if isinstance(v, np.generic | np.ndarray):
+        return v.dtype.name
+    return None
+
+
+def _read_float(hi: Any, mid: Any, lo: Any, dtype: str | None) -> Any:
+    if hi is None:
+        return None
+    if not all(is_concrete_number(x) for x in (hi, mid, lo)):
+        return hi
+    try:
+        v = float_value(hi, mid, lo)
+        if dtype is None and v.ndim == 0:
+            return float(v)
+        arr = v.astype(np.dtype(dtype or np.float64))
+    except Exception:  # pragma: no cover - an odd placeholder
+        return hi
+    if arr.ndim == 0:
+        return arr[()]
+    arr.flags.writeable = False
+    return arr
+
+
+def _read_int(hi: Any, lo: Any) -> Any:
+    if not (is_concrete_number(hi) and is_concrete_number(lo)):
+        return lo
+    try:
+        v = int_value(hi, lo)
+    except Exception:  # pragma: no cover - an odd placeholder
+        return lo
+    if v.ndim == 0:
+        return int(v) if v.dtype.kind in "iu" else float(v)
+    v.flags.writeable = False
+    return v
+
+
+_FLAX_DONE = False
+
+
+def _register_flax() -> None:
+    """Registers the config with ``flax.serialization`` once flax is imported (never
+    imports it): its state dict is the leaves by key, restored bit for bit."""
+    global _FLAX_DONE
+    if _FLAX_DONE or "flax.serialization" not in sys.modules:
+        return
+    _FLAX_DONE = True
+    serialization = sys.modules["flax.serialization"]
+
+    def to_state(cfg: ExponentialDecayConfig) -> dict[str, Any]:
+        return {
+            k.name: np.asarray(v)
+            for k, v in zip(_LEAF_KEYS, cfg._leaves(), strict=True)
+            if v is not None
+        }
+
+    def from_state(cfg: ExponentialDecayConfig, state: dict[str, Any]) -> ExponentialDecayConfig:
+        names = [k.name for k, v in zip(_LEAF_KEYS, cfg._leaves(), strict=True) if v is not None]
+        missing = [n for n in names if n not in state]
+        if missing or len(state) != len(names):
+            raise ValueError(
+                f"ExponentialDecayConfig state dict must have the keys {names}, got {sorted(state)}"
+            )
+        leaves = [
+            None if v is None else state[k.name]
+            for k, v in zip(_LEAF_KEYS, cfg._leaves(), strict=True)
+        ]
+        return ExponentialDecayConfig.tree_unflatten(cfg._aux(), leaves)
+
+    serialization.register_serialization_state(
+        ExponentialDecayConfig, to_state, from_state, override=True
+    )
 
 
 @jax.tree_util.register_pytree_with_keys_class
@@ -496,6 +346,7 @@ class ExponentialDecayConfig:
             object.__setattr__(self, key, value)
         _validate(self)
         _broadcast_batch(self)
+        _register_flax()
 
     # -- value semantics -------------------------------------------------------------
     def __eq__(self, other: object) -> bool:
@@ -600,10 +451,9 @@ class ExponentialDecayConfig:
                 continue
             traced = traced or _is_tracer(v)
             fields[f] = _take_leaf(v, shape, pos)
-        if traced:  # inside jit/vmap: no validation, no conversion (as tree_unflatten)
-            return self.tree_unflatten(
-                (self.staircase, self.name), tuple(fields[f] for f in _NUMERIC_FIELDS)
-            )
+        if traced:  # inside jit/vmap: index the exact leaves (as tree_unflatten)
+            leaves = tuple(None if x is None else _take_leaf(x, shape, pos) for x in self._leaves())
+            return self.tree_unflatten(self._aux(), leaves)
         if pos.ndim == 0:
             fields = {f: v if v is None else _scalar_field(f, v) for f, v in fields.items()}
         return ExponentialDecayConfig(staircase=self.staircase, name=self.name, **fields)
@@ -619,40 +469,84 @@ class ExponentialDecayConfig:
         return dataclasses.replace(self, **changes)
 
     def tree_flatten_with_keys(self):
-        """JAX pytree protocol: the five numeric fields are the children (keyed by
-        field name); ``(staircase, name)`` is the static aux data."""
-        children = tuple(
-            (
-                jax.tree_util.GetAttrKey(f),
-                _int_leaf(getattr(self, f)) if f in _INT_FIELDS else getattr(self, f),
+        """JAX pytree protocol: the numeric fields are the children, each in its exact
+        form (``jax_expdecay._numbers``): a float field as three leaves ``hi, mid, lo``
+        (keys ``<field>``, ``<field>_mid``, ``<field>_lo``), an integer field as two words
+        (``<field>_hi``, ``<field>``); ``staircase``, ``name`` and the dtypes of the float
+        fields are the static aux data. So a config passed into ``jit``, mapped by
+        ``vmap``, carried by ``scan``, put on a device or saved and restored holds the
+        values it was built from, bit for bit."""
+        leaves = self._leaves()
+        return tuple(zip(_LEAF_KEYS, leaves, strict=True)), self._aux()
+
+    def _leaves(self) -> tuple[Any, ...]:
+        """The exact leaves (cached per x64 mode; a config rebuilt from leaves keeps them)."""
+        cache = self.__dict__.get("_leaf_cache")
+        x64 = _x64()
+        if cache is not None and cache[0] in (None, x64):
+            return cache[1]
+        out: list[Any] = []
+        for f in _NUMERIC_FIELDS:
+            v = getattr(self, f)
+            out.extend(int_leaves(v) if f in _INT_FIELDS else float_leaves(v))
+        leaves = tuple(out)
+        object.__setattr__(self, "_leaf_cache", (x64, leaves))
+        return leaves
+
+    def _aux(self) -> tuple[Any, ...]:
+        aux = self.__dict__.get("_aux_cache")
+        if aux is None:
+            aux = (
+                self.staircase,
+                self.name,
+                *(_dtype_name(getattr(self, f)) for f in _FLOAT_FIELDS),
             )
-            for f in (
-                "initial_learning_rate",
-                "decay_steps",
-                "decay_rate",
-                "transition_begin",
-                "end_value",
-            )
-        )
-        return children, (self.staircase, self.name)
+            object.__setattr__(self, "_aux_cache", aux)
+        return aux
+
+    def _traced(self) -> bool:
+        """Whether any leaf is a JAX tracer (the config is inside a transformation)."""
+        return any(_is_tracer(x) for x in self._leaves())
+
+    def _checked(self) -> ExponentialDecayConfig:
+        """This config, validated: itself when built by the constructor; a config rebuilt
+        from concrete leaves (``tree_unflatten``) is checked like a new one, so leaves a
+        ``tree_map`` made invalid (a fractional ``decay_steps``, an inf) are refused."""
+        if "_leaf_cache" not in self.__dict__ or self.__dict__["_leaf_cache"][0] is not None:
+            return self
+        checked = self.__dict__.get("_checked_cache")
+        if checked is None:
+            fields = {f: getattr(self, f) for f in _NUMERIC_FIELDS}
+            checked = ExponentialDecayConfig(staircase=self.staircase, name=self.name, **fields)
+            object.__setattr__(self, "_checked_cache", checked)
+        return checked
 
     @classmethod
-    def tree_unflatten(cls, aux: tuple[bool, str | None], children: Any) -> ExponentialDecayConfig:
+    def tree_unflatten(cls, aux: tuple[Any, ...], children: Any) -> ExponentialDecayConfig:
         """JAX pytree protocol: rebuilds a config from :meth:`tree_flatten_with_keys`'s
         output, bypassing ``__init__`` and its checks (the leaves may be tracers, batched
-        arrays or JAX's placeholders)."""
+        arrays or JAX's placeholders). Fields read from concrete leaves are the exact
+        numbers (a Python float, int, or an array / numpy scalar of the field's dtype);
+        from traced leaves, ``hi`` (a float field) or the low word (an integer field)."""
         obj = object.__new__(cls)
-        init, d, r, tb, ev = children
-        for key, value in (
-            ("initial_learning_rate", init),
-            ("decay_steps", d),
-            ("decay_rate", r),
-            ("transition_begin", tb),
-            ("end_value", ev),
-            ("staircase", aux[0]),
-            ("name", aux[1]),
-        ):
-            object.__setattr__(obj, key, value)
+        children = tuple(children)
+        staircase, name, *dtypes = aux
+        i = 0
+        for f in _NUMERIC_FIELDS:
+            if f in _INT_FIELDS:
+                hi, lo = children[i : i + 2]
+                i += 2
+                value = _read_int(hi, lo)
+            else:
+                parts = children[i : i + 3]
+                i += 3
+                value = _read_float(*parts, dtypes[_FLOAT_FIELDS.index(f)])
+            object.__setattr__(obj, f, value)
+        object.__setattr__(obj, "staircase", staircase)
+        object.__setattr__(obj, "name", name)
+        object.__setattr__(obj, "_leaf_cache", (None, children))
+        object.__setattr__(obj, "_aux_cache", tuple(aux))
+        _register_flax()
         return obj
 
     # -- dict / JSON -----------------------------------------------------------------
@@ -768,3 +662,6 @@ class ExponentialDecayConfig:
             2
         """
         return cls.from_dict(config)
+
+
+_register_flax()

@@ -110,9 +110,14 @@ def accurate(und, n, frac, dig, *, bits: int, emin: int, emax: int, na: int):
         if row[-1] == -1:  # a traced config's raw float32 values (_exponent._device_digits)
             from ._exponent import _digits_of
 
-            init = float(np.asarray(row[0], np.int32).view(np.float32))
-            rate = float(np.asarray(row[1], np.int32).view(np.float32))
-            d_ = int(np.asarray(row[2], np.int32).view(np.uint32))
+            def f32(i: int, row=row) -> float:
+                return float(np.asarray(row[i], np.int32).view(np.float32))
+
+            # columns 4-8 (0 when absent): the exact values' mid and lo pieces and the
+            # high word of decay_steps (_leaf_consts: v = hi + mid 2^-24 + lo 2^-48)
+            init = f32(0) + (f32(4) * 2.0**-24 + f32(5) * 2.0**-48)
+            rate = f32(1) + (f32(6) * 2.0**-24 + f32(7) * 2.0**-48)
+            d_ = int(np.asarray(row[2], np.int32).view(np.uint32)) + (int(row[8]) << 32)
             digits = np.asarray(_digits_of(init, max(d_, 1), rate, bool(row[3] & 1)))
             if row[3] & 2:  # staircase with decay_steps beyond the step range
                 digits[na:] = 0

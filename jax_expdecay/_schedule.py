@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import numbers
 from typing import Any, overload
@@ -14,7 +15,8 @@ from jax.typing import ArrayLike
 
 from ._config import ExponentialDecayConfig, _batch_positions, _is_tracer, _take_leaf
 from ._evaluate import Hyper, end_value_in
-from ._exponent import P32, P64, Consts, host_consts, traced_consts
+from ._exponent import P32, P64, Consts, _Prec, host_consts
+from ._leaf_consts import leaf_consts
 from ._numerics import evaluate
 
 __all__ = ["ExponentialDecay", "exponential_decay"]
@@ -34,32 +36,41 @@ def _x64() -> bool:
     return bool(jax.config.jax_enable_x64)  # pyright: ignore[reportAttributeAccessIssue]
 
 
-def _out_dtype_name(init: Any) -> str | None:
-    """The output dtype of a typed ``initial_learning_rate``; None means JAX's default float."""
-    if _is_tracer(init):
-        if getattr(init.aval, "weak_type", False):
-            return None
-        dt = init.dtype
-    elif isinstance(init, np.generic | np.ndarray):
-        dt = init.dtype
-    else:
-        return None
-    return dt.name if jnp.issubdtype(dt, jnp.floating) else None
+def _out_dtype_name(cfg: ExponentialDecayConfig) -> str | None:
+    """The output dtype of a typed ``initial_learning_rate`` (from the config's aux data,
+    which keeps it through every transformation); None means JAX's default float."""
+    return cfg._aux()[2]  # pyright: ignore[reportPrivateUsage]
 
 
-def _build_consts(cfg: ExponentialDecayConfig) -> tuple[Consts, Consts | None]:
-    args = (cfg.initial_learning_rate, cfg.decay_steps, cfg.decay_rate, cfg.transition_begin)
-    make = traced_consts if any(_is_tracer(a) for a in args) else host_consts
-    c32 = make(*args, cfg.staircase, P32)
-    c64 = make(*args, cfg.staircase, P64) if _x64() else None
-    ev = cfg.end_value
-    if ev is not None and not _is_tracer(ev):  # rounded once, here, from the exact value
-        name = _out_dtype_name(cfg.initial_learning_rate)
+def _build_consts(cfg: ExponentialDecayConfig, p: _Prec) -> Consts:
+    """Host constants of a concrete config (validated: a config rebuilt from leaves a
+    ``tree_map`` made invalid is refused here, with the constructor's message)."""
+    c = cfg._checked()  # pyright: ignore[reportPrivateUsage]
+    args = (c.initial_learning_rate, c.decay_steps, c.decay_rate, c.transition_begin)
+    consts = host_consts(*args, c.staircase, p)
+    if c.end_value is not None:  # rounded once, here, from the exact value
+        name = _out_dtype_name(c)
         out = jax.dtypes.canonicalize_dtype(np.dtype(name) if name is not None else np.float64)
-        ev_out = end_value_in(ev, out)
-        c32 = c32._replace(ev=ev_out)
-        c64 = None if c64 is None else c64._replace(ev=ev_out)
-    return c32, c64
+        consts = consts._replace(ev=end_value_in(c.end_value, out))
+    return consts
+
+
+def _hyper(cfg: ExponentialDecayConfig, traced: bool) -> Hyper:
+    """The config's values for the derivatives and ``end_value``: exact numbers when
+    concrete; the ``hi`` leaves (and the count's low word) when traced."""
+    if not traced:
+        c = cfg._checked()  # pyright: ignore[reportPrivateUsage]
+        return Hyper(
+            c.initial_learning_rate, c.decay_rate, c.decay_steps, c.transition_begin, c.end_value
+        )
+    ih, _, _, dh, dl, rh, _, _, th, tl, eh, _, _ = cfg._leaves()  # pyright: ignore[reportPrivateUsage]
+    return Hyper(ih, rh, _count(dh, dl), _count(th, tl), eh)
+
+
+def _count(hi: Any, lo: Any) -> Any:
+    lo = jnp.asarray(lo)
+    w = jnp.float64 if _x64() else jnp.float32
+    return lo.astype(w) + jnp.asarray(hi).astype(w) * w(2.0**32)
 
 
 def _check_step_shape(config: ExponentialDecayConfig, step: Any) -> None:
@@ -186,7 +197,7 @@ class ExponentialDecay:
         (0.25, 0.0625)
     """
 
-    __slots__ = ("__weakref__", "_c32", "_c64", "_dev", "_dtype", "config")
+    __slots__ = ("__weakref__", "_consts", "_dev", "_dtype", "config")
 
     config: ExponentialDecayConfig
 
@@ -196,9 +207,20 @@ class ExponentialDecay:
                 f"config must be an ExponentialDecayConfig, got {type(config).__name__}"
             )
         self.config = config
-        self._c32, self._c64 = _build_consts(config)
-        self._dtype = _out_dtype_name(config.initial_learning_rate)
-        self._dev: ExponentialDecay | None = None
+        self._dtype = _out_dtype_name(config)
+        self._consts: dict[str, Consts] = {}
+        self._dev: Any = None
+        if not config._traced():  # pyright: ignore[reportPrivateUsage]
+            self._host_consts(P32)  # built (and checked) once, on the host
+            if _x64():
+                self._host_consts(P64)
+
+    def _host_consts(self, p: _Prec) -> Consts:
+        key = p.float_dtype.name
+        c = self._consts.get(key)
+        if c is None:
+            c = self._consts[key] = _build_consts(self.config, p)
+        return c
 
     def __call__(self, step: ArrayLike = _NO_STEP) -> jax.Array:
         """Returns the learning rate at ``step`` (elementwise for arrays)."""
@@ -206,48 +228,31 @@ class ExponentialDecay:
         if step is _NO_STEP:
             raise TypeError(_NO_STEP_MESSAGE)
         step = _host_step(step)
-        if _is_tracer(step) or any(_is_tracer(x) for x in jax.tree_util.tree_leaves(self)):
+        if _is_tracer(step) or self.config._traced():  # pyright: ignore[reportPrivateUsage]
             return self._evaluate(step)  # inside a transformation: trace inline
-        # Eager: one dispatch of a jitted evaluation with the schedule as an argument,
+        # Eager: one dispatch of a jitted evaluation with the host constants as arguments,
         # compiled once per structure and step shape/dtype and shared by every schedule
         # (op-by-op dispatch of ~150 jnp ops cost ~1 ms a call).
         dev = self._dev
-        if dev is None:  # the constants on the device once, not at every call
-            dev = jax.device_put(self)
+        if dev is None or (dev[1] is None and _x64()):  # on the device once, not per call
+            c32 = self._host_consts(P32)
+            c64 = self._host_consts(P64) if _x64() else None
+            hyper = _hyper(self.config, traced=False)
+            dev = jax.device_put((c32, c64, _hyper_floats(hyper)))
             object.__setattr__(self, "_dev", dev)
-        return _eager_evaluate(dev, step)
+        return _eager_evaluate(self.config.staircase, self._dtype, *dev, step)
 
     def _evaluate(self, step: Any) -> jax.Array:
-        out_dtype = jax.dtypes.canonicalize_dtype(
-            np.dtype(self._dtype) if self._dtype is not None else np.float64
-        )
-        step = jnp.asarray(step)
-        wide = np.dtype(out_dtype) == np.float64 or step.dtype.itemsize == 8
-        if _x64() and jnp.issubdtype(step.dtype, jnp.floating):
-            wide = True  # float32 steps beyond 2^32 - 256 need the 64-bit integer path
-        if wide:
-            if self._c64 is None:
-                raise RuntimeError(
-                    "this schedule was built with jax_enable_x64 off, but is evaluated with "
-                    "64-bit types; build it after jax.config.update('jax_enable_x64', True)"
-                )
-            consts, prec = self._c64, P64
-        else:
-            consts, prec = self._c32, P32
-        cfg = self.config
-        return evaluate(
-            step,
-            consts,
-            prec,
-            staircase=cfg.staircase,
-            hyper=Hyper(
-                cfg.initial_learning_rate,
-                cfg.decay_rate,
-                cfg.decay_steps,
-                cfg.transition_begin,
-                cfg.end_value,
-            ),
-            out_dtype=out_dtype,
+        traced = self.config._traced()  # pyright: ignore[reportPrivateUsage]
+
+        def consts(p: _Prec) -> Consts:
+            if traced:  # derived on the device from the exact leaves
+                cfg = self.config
+                return leaf_consts(cfg._leaves(), cfg.staircase, p)  # pyright: ignore[reportPrivateUsage]
+            return self._host_consts(p)
+
+        return _evaluate_with(
+            step, consts, _hyper(self.config, traced), self.config.staircase, self._dtype
         )
 
     def get_config(self) -> dict[str, Any]:
@@ -384,30 +389,31 @@ class ExponentialDecay:
         shape = self.batch_shape
         pos = _batch_positions(shape, index, "ExponentialDecay")
         config = self.config[index]
-        c32, c64 = jax.tree_util.tree_map(
-            lambda x: _take_leaf(x, shape, pos), (self._c32, self._c64)
-        )
-        aux = _out_dtype_name(config.initial_learning_rate)
-        return type(self).tree_unflatten(aux, (config, c32, c64))
+        out = type(self).tree_unflatten(_out_dtype_name(config), (config,))
+        if not config._traced():  # pyright: ignore[reportPrivateUsage]
+            out._consts = {  # sliced, not recomputed (host_consts is elementwise)
+                k: jax.tree_util.tree_map(lambda x: _take_leaf(x, shape, pos), c)
+                for k, c in self._consts.items()
+            }
+        return out
 
     def tree_flatten_with_keys(self):
-        """JAX pytree protocol: the children are the config and the precomputed float32
-        and float64 constants (keyed by attribute name); the aux data is the output
-        dtype's name. ``jit`` traces the children, so new values need no recompile."""
-        children = (
-            (jax.tree_util.GetAttrKey("config"), self.config),
-            (jax.tree_util.GetAttrKey("_c32"), self._c32),
-            (jax.tree_util.GetAttrKey("_c64"), self._c64),
-        )
-        return children, self._dtype
+        """JAX pytree protocol: the only child is the config (keyed ``config``), so the
+        schedule's leaves are its config's exact leaves and no map of them can make
+        ``.config`` and the values disagree; the aux data is the output dtype's name.
+        ``jit`` traces the leaves, so new values need no recompile; the constants are
+        derived from them (on the host when concrete, on the device when traced)."""
+        return ((jax.tree_util.GetAttrKey("config"), self.config),), self._dtype
 
     @classmethod
     def tree_unflatten(cls, aux: str | None, children: Any) -> ExponentialDecay:
         """JAX pytree protocol: rebuilds a schedule from :meth:`tree_flatten_with_keys`'s
-        output without revalidating (the leaves may be tracers or batched arrays)."""
+        output without revalidating (the leaves may be tracers or batched arrays); the
+        constants of concrete leaves are computed, and checked, when first needed."""
         obj = object.__new__(cls)
-        obj.config, obj._c32, obj._c64 = children
+        (obj.config,) = children
         obj._dtype = aux
+        obj._consts = {}
         obj._dev = None
         return obj
 
@@ -598,6 +604,31 @@ def _public_signature() -> inspect.Signature:
 exponential_decay.__signature__ = _public_signature()  # pyright: ignore[reportFunctionMemberAccess]
 
 
-@jax.jit
-def _eager_evaluate(schedule: ExponentialDecay, step: Any) -> jax.Array:
-    return schedule._evaluate(step)  # pyright: ignore[reportPrivateUsage]
+def _hyper_floats(h: Hyper) -> Hyper:
+    """Concrete hyperparameters as working floats (clipped to the finite range), so that
+    passing them into ``jit`` converts nothing."""
+    w = np.float64 if _x64() else np.float32
+    big = float(np.finfo(w).max)
+
+    def f(x: Any) -> Any:
+        return None if x is None else np.clip(np.asarray(x, np.float64), -big, big).astype(w)
+
+    return Hyper(f(h.init), f(h.rate), f(h.decay_steps), f(h.transition_begin), h.end_value)
+
+
+def _evaluate_with(step: Any, consts: Any, hyper: Hyper, staircase: bool, dtype: str | None):
+    """The value at ``step``: picks the working precision, then ``evaluate``."""
+    out_dtype = jax.dtypes.canonicalize_dtype(np.dtype(dtype) if dtype is not None else np.float64)
+    step = jnp.asarray(step)
+    wide = np.dtype(out_dtype) == np.float64 or step.dtype.itemsize == 8
+    if _x64() and jnp.issubdtype(step.dtype, jnp.floating):
+        wide = True  # float32 steps beyond 2^32 - 256 need the 64-bit integer path
+    prec = P64 if wide else P32
+    return evaluate(step, consts(prec), prec, staircase=staircase, hyper=hyper, out_dtype=out_dtype)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _eager_evaluate(
+    staircase: bool, dtype: str | None, c32: Consts, c64: Consts | None, hyper: Hyper, step: Any
+) -> jax.Array:
+    return _evaluate_with(step, lambda p: c32 if p is P32 else c64, hyper, staircase, dtype)

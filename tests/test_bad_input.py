@@ -162,6 +162,8 @@ ROWS = [
     ("end_value_beyond_float16", lambda: C(**_kw(initial_learning_rate=np.float16(0.1), end_value=1e5)), ValueError, "end_value", "float16 (|x| <= 65504"),
     ("end_value_beyond_bfloat16", lambda: C(**_kw(initial_learning_rate=jnp.bfloat16(0.1), end_value=3.4e38)), ValueError, "end_value", "bfloat16"),
     # issue 11 item 16: stacking dtypes with no common dtype says what to do
+    ("tiny_rate", lambda: C(**_kw(decay_rate=1.5e-262)), ValueError, "decay_rate", "1.5e-262"),
+    ("tiny_init", lambda: C(**_kw(initial_learning_rate=-1e-40)), ValueError, "initial_learning_rate", "-1e-40"),
     ("stack_bf16_f16", _stack_bf16_f16, TypeError, "initial_learning_rate", "cfg.replace(initial_learning_rate=np.float32"),
     ("steps_uint64_max", lambda: C(**_kw(decay_steps=np.uint64(2**64 - 1))), ValueError, "decay_steps", str(2**64 - 1)),
     ("steps_float_1e20", lambda: C(**_kw(decay_steps=1e20)), ValueError, "decay_steps", "1e+20"),

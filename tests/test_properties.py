@@ -28,7 +28,10 @@ FUZZ_EXAMPLES = examples(150, 2000)
 positive = st.floats(1e-6, 10.0, allow_nan=False, allow_infinity=False)
 rates = st.one_of(
     st.sampled_from([0.0, 0.5, 0.96, 1.0, 1.5]),
-    st.floats(0.0, 2.0, allow_nan=False, allow_infinity=False),
+    # nonzero rates below float32's smallest normal are refused with x64 off
+    st.floats(0.0, 2.0, allow_nan=False, allow_infinity=False).filter(
+        lambda r: r == 0 or r >= 2.0**-126
+    ),
     st.floats(0.999, 1.001, allow_nan=False),  # neighbours closer than 1 ulp
 )
 

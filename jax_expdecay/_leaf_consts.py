@@ -1,0 +1,225 @@
+"""Device constants from a config's exact leaves (a config or schedule that is traced).
+
+One job: ``leaf_consts(leaves, staircase, p)`` gives the :class:`Consts` of the exact
+values the leaves hold (``_numbers``: a float field ``v = hi + mid 2^-24 + lo 2^-48``, an
+integer field ``hi 2^32 + lo``), so that a config passed into ``jit``, mapped by ``vmap``
+or carried by ``scan`` computes with the numbers it was built from, not with their
+float32 roundings. A field built from a tracer inside the transformation is
+``(tracer, 0, 0)`` / ``(0, tracer)``: exactly that traced value.
+
+The error argument (float32 path, x64 off). ``64 log2 v = 64 log2 hi + 64/ln2 log1p(δ)``
+with ``δ = (mid 2^-24 + lo 2^-48) / hi``, ``|δ| <= 2^-24``:
+
+* ``64 log2 hi`` is ``_device_log2_64`` (~2^-47 relative, relative also near 1);
+* ``r = mid 2^-24 + lo 2^-48`` is a double-float by Fast2Sum (``|lo 2^-24| < |mid|`` or
+  ``mid == 0``; the scalings by powers of two are exact above float32's smallest normal);
+* ``δ = r / hi`` as a double-float: ``q = fl(r_hi / hi)``, ``q hi`` from ``_df_mul``
+  (~2^-48 relative), the residual ``r_hi - (q hi)_hi`` is exact (Sterbenz), so ``δ`` is
+  within ~2^-47 relative;
+* ``log1p(δ) = δ - δ²/2 + δ³/3`` with the two small terms in float32: their rounding is
+  2^-24 of ``δ²``, i.e. 2^-48 of ``δ``, and the truncation is ``δ⁴/4 < 2^-72 δ``.
+
+So ``L = 64 log2 v`` is within ~2^-46 relative (also when ``hi == 1``, where ``L`` is
+``64/ln2 log1p(δ)`` alone), like the device constants of a float32 value. A ``mid`` and
+``lo`` of 0 give ``_device_log2_64(hi)`` bit for bit (adding an exact 0 renormalises an
+already normalised pair). ``K = L / d`` is ``_div_int`` for ``d < 2^32``; beyond (only an
+exact ``decay_steps`` >= 2^32 can be) ``d`` is a double-float from its words (16-bit
+pieces, exact to 2^-48) and ``L / d`` a double-float quotient with an exact residual.
+
+With x64 on, the leaves are float64 ``(v, 0, 0)`` and the integer words combine exactly
+into int64; the float64 path then uses ``traced_consts`` (XLA's float64 ``log2``, see
+``_exponent``), and the float32 path splits each float64 value into float32 pieces first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._exp import _fast_two_sum
+from ._exponent import (
+    _NA,
+    _NK,
+    P32,
+    Consts,
+    _device_log2_64,
+    _df_add,
+    _df_mul,
+    _div_int,
+    _log_consts,
+    _Prec,
+    _split,
+    _to_uint,
+    traced_consts,
+)
+
+_F32 = jnp.float32
+
+
+def _f32_pieces(hi: Any, mid: Any, lo: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Float leaves as float32 pieces (a float64 leaf, x64 on, is split exactly)."""
+    hi, mid, lo = (jnp.asarray(x) for x in (hi, mid, lo))
+    if hi.dtype == np.float64 or mid.dtype == np.float64 or lo.dtype == np.float64:
+        v = hi.astype(jnp.float64) + (
+            mid.astype(jnp.float64) * 2.0**-24 + lo.astype(jnp.float64) * 2.0**-48
+        )
+        h = v.astype(_F32)
+        r = (v - h.astype(jnp.float64)) * 2.0**24
+        m = r.astype(_F32)
+        return h, m, ((r - m.astype(jnp.float64)) * 2.0**24).astype(_F32)
+    return hi.astype(_F32), mid.astype(_F32), lo.astype(_F32)
+
+
+def _log2_64_pieces(h: jax.Array, m: jax.Array, lo: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``64 log2 (h + m 2^-24 + lo 2^-48)`` for ``h > 0`` normal (see the module doc)."""
+    y = _device_log2_64(h)
+    r = _fast_two_sum(m * _F32(2.0**-24), lo * _F32(2.0**-48))
+    q = r[0] / h
+    p_hi, p_lo = _df_mul((q, jnp.zeros_like(q)), (h, jnp.zeros_like(h)))
+    delta = _fast_two_sum(q, (((r[0] - p_hi) - p_lo) + r[1]) / h)
+    d1 = delta[0]
+    sq = d1 * d1
+    log1p = _df_add(delta, (sq * (_F32(1 / 3) * d1 - _F32(0.5)), jnp.zeros_like(sq)))
+    d64, _ = _log_consts()
+    return _df_add(y, _df_mul(log1p, d64))
+
+
+def _words_df(dh: jax.Array, dl: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``dh 2^32 + dl`` (uint32 words) as a double-float, within 2^-48 relative."""
+    u32 = jnp.uint32
+    hf = dh.astype(_F32)  # dh < 2^31: rounded to 24 bits
+    err = jax.lax.bitcast_convert_type(dh - hf.astype(u32), jnp.int32).astype(_F32)  # exact
+    lo_hi = (dl & u32(0xFFFF0000)).astype(_F32)  # exact: 16 significant bits
+    lo_lo = (dl & u32(0xFFFF)).astype(_F32)
+    s = _df_add((hf * _F32(2.0**32), jnp.zeros_like(hf)), (err * _F32(2.0**32), lo_hi))
+    return _df_add(s, (lo_lo, jnp.zeros_like(lo_lo)))
+
+
+def _div_df(x: tuple[jax.Array, jax.Array], d: tuple[jax.Array, jax.Array]):
+    q = x[0] / d[0]
+    p_hi, p_lo = _df_mul((q, jnp.zeros_like(q)), d)
+    return _fast_two_sum(q, (((x[0] - p_hi) - p_lo) + x[1]) / d[0])
+
+
+def _int_parts(hi: Any, lo: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``(big, lo_raw, hi_u32)``: ``big`` where the value is >= 2^32 (then ``lo`` is the
+    low word); otherwise the value is ``lo`` itself (a word, or a traced raw value of any
+    integer or float dtype)."""
+    hi = jnp.asarray(hi)
+    if jnp.issubdtype(hi.dtype, jnp.floating):
+        big = hi >= 1
+        hi_u = jnp.clip(jnp.floor(hi), 0, 2.0**31).astype(jnp.uint32)
+    else:
+        big = hi > 0
+        hi_u = jnp.maximum(hi, jnp.zeros((), hi.dtype)).astype(jnp.uint32)
+    return big, jnp.asarray(lo), hi_u
+
+
+def _digits(init_p, rate_p, d_u, d_hi, beyond, staircase: bool) -> jax.Array:
+    """``dig`` for traced leaves (``_exponent._device_digits``' layout): the float32 bits
+    of ``|init|`` and ``rate`` (hi), ``d`` clamped, flags; then the mid and lo pieces of
+    both and ``d``'s high word, so that the accurate path (``_fixed.accurate``, on the
+    host) takes the digits of the exact values, as for a host-built config."""
+    i32 = jnp.int32
+
+    def bits(x: Any) -> jax.Array:
+        return jax.lax.bitcast_convert_type(jnp.asarray(x, _F32), i32)
+
+    flags = jnp.asarray(beyond).astype(i32) * 2 + (1 if staircase else 0)
+    cols = [bits(init_p[0]), bits(rate_p[0]), jax.lax.bitcast_convert_type(d_u, i32), flags]
+    cols += [bits(init_p[1]), bits(init_p[2]), bits(rate_p[1]), bits(rate_p[2])]
+    cols += [jax.lax.bitcast_convert_type(d_hi.astype(jnp.uint32), i32)]
+    shape = jnp.broadcast_shapes(*(jnp.shape(c) for c in cols))
+    cols = [jnp.broadcast_to(c, shape) for c in cols]
+    pad = jnp.zeros((*shape, _NA + _NK - len(cols) - 1), i32)
+    mark = jnp.full((*shape, 1), -1, i32)  # a last digit no host-built config has
+    return jnp.concatenate([jnp.stack(cols, axis=-1), pad, mark], axis=-1)
+
+
+def leaf_consts(leaves: tuple[Any, ...], staircase: bool, p: _Prec) -> Consts:
+    """The constants of the exact values the (traced) leaves hold."""
+    ih, im, il, dh, dl, rh, rm, rl, th, tl = leaves[:10]
+    if p is not P32:  # float64 path (x64 on): exact float64 values and int64 counts
+        w = jnp.float64
+
+        def val(h, m, lo_):
+            return jnp.asarray(h).astype(w) + (
+                jnp.asarray(m).astype(w) * 2.0**-24 + jnp.asarray(lo_).astype(w) * 2.0**-48
+            )
+
+        def count(h, lo_):
+            lo_ = jnp.asarray(lo_)
+            h = jnp.asarray(h)
+            if not jnp.issubdtype(lo_.dtype, jnp.integer):
+                return lo_ + h.astype(lo_.dtype) * 2.0**32
+            return (h.astype(jnp.int64) << 32) + lo_.astype(jnp.int64)
+
+        return traced_consts(
+            val(ih, im, il), count(dh, dl), val(rh, rm, rl), count(th, tl), staircase, p
+        )
+    one = _F32(1)
+    i_h, i_m, i_l = _f32_pieces(ih, im, il)
+    r_h, r_m, r_l = _f32_pieces(rh, rm, rl)
+    sign = jnp.sign(i_h)
+    init0 = i_h == 0
+    a_hi, a_lo = _log2_64_pieces(jnp.where(init0, one, jnp.abs(i_h)), i_m * sign, i_l * sign)
+    zero = r_h == 0
+    rate_nz = (jnp.where(zero, one, r_h), jnp.where(zero, 0, r_m), jnp.where(zero, 0, r_l))
+    l_hi, l_lo = _log2_64_pieces(*rate_nz)
+    d_big, d_raw, d_hi = _int_parts(dh, dl)
+    d_u = jnp.where(d_big, jnp.uint32(P32.umax), _to_uint(d_raw, P32, 1))
+    if staircase:  # no uint32 step reaches the first stair of a longer period
+        k_hi = jnp.where(d_big, _F32(0), l_hi)
+        k_lo = jnp.where(d_big, _F32(0), l_lo)
+        d_f = d_raw.astype(_F32) + d_hi.astype(_F32) * _F32(2.0**32)
+    else:
+        small = _div_int(l_hi, l_lo, d_u)
+        if jnp.issubdtype(d_raw.dtype, jnp.integer):
+            d_df = _words_df(d_hi, d_raw.astype(jnp.uint32))
+            large = _div_df((l_hi, l_lo), d_df)
+            k_hi = jnp.where(d_big, large[0], small[0])
+            k_lo = jnp.where(d_big, large[1], small[1])
+            d_f = d_df[0]
+        else:  # a traced float decay_steps (below 2^32 in float32 anyway)
+            k_hi, k_lo = small
+            d_f = d_raw.astype(_F32)
+    t_big, t_raw, _ = _int_parts(th, tl)
+    tb_u = jnp.where(t_big, jnp.uint32(P32.umax), _to_uint(t_raw, P32, 0))
+    k_hh, k_hl = _split(k_hi, P32)
+    # rate compared with 1 exactly: the sign of the tail decides when hi == 1
+    tail = r_m + r_l * _F32(2.0**-24)
+    below_one = (r_h < 1) | ((r_h == 1) & (tail < 0))
+    bad_d = (d_raw < 1) & ~d_big
+    if jnp.issubdtype(d_raw.dtype, jnp.floating):
+        bad_d = bad_d | (jnp.floor(d_raw) != d_raw)
+    finite = jnp.isfinite(i_h) & jnp.isfinite(i_m) & jnp.isfinite(i_l)
+    finite = finite & jnp.isfinite(r_h) & jnp.isfinite(r_m) & jnp.isfinite(r_l)
+    bad = ~finite | (r_h < 0) | bad_d
+    dig = _digits(
+        (jnp.where(init0, one, jnp.abs(i_h)), i_m * sign, i_l * sign),
+        rate_nz,
+        d_u,
+        jnp.where(d_big, d_hi, jnp.uint32(0)),
+        d_big,
+        staircase,
+    )
+    return Consts(
+        dig=dig,
+        a_hi=a_hi,
+        a_lo=a_lo,
+        k_hi=k_hi,
+        k_hh=k_hh,
+        k_hl=k_hl,
+        k_lo=k_lo,
+        sign=sign,
+        d=d_u,
+        inv_d=1 / d_f,
+        tb=tb_u,
+        zero=zero,
+        floor=below_one,
+        one=(r_h == 1) & (r_m == 0) & (r_l == 0),
+        bad=bad,
+    )

@@ -1,0 +1,195 @@
+"""Derivatives of every order: ``jacfwd``, ``jacrev`` and ``hessian`` against mpmath.
+
+The tangent rule is written through the value function itself (``_derivatives``), so
+differentiating it again gives the analytic second derivatives. The reference: the branch
+the float32 inputs are on (holding, decayed, clamped by ``end_value``; the stair for
+``staircase``), differentiated by ``mpmath.diff`` at 40 digits; at rate 0 the one-sided
+limits ``d^k/dr^k (init r^p) = init p (p-1)..(p-k+1) 0^(p-k)``.
+
+CI runs a few hundred examples; ``JAX_EXPDECAY_FUZZ=2000`` (say) runs the long fuzz
+(measured in the closing note of the issue: 2000 examples, 0 failures).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import mpmath
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from jax_expdecay import exponential_decay
+
+FUZZ = int(os.environ.get("JAX_EXPDECAY_FUZZ", "150"))
+F32_MAX = float(np.finfo(np.float32).max)
+NAMES = ("init", "rate", "step", "decay_steps", "transition_begin", "end_value")
+
+
+@functools.cache
+def _jacobians(stair: bool, with_ev: bool):
+    """Jitted jacfwd, jacrev and hessian (compiled once per mode)."""
+
+    def f(x):
+        ev = x[5] if with_ev else None
+        sched = exponential_decay(x[0], x[3], x[1], stair, transition_begin=x[4], end_value=ev)
+        return sched(x[2])
+
+    return jax.jit(jax.jacfwd(f)), jax.jit(jax.jacrev(f)), jax.jit(jax.hessian(f))
+
+
+def _reference(x: np.ndarray, stair: bool, with_ev: bool):
+    """(value, gradient, hessian) of the branch at x, in mpmath (40 digits)."""
+    mpmath.mp.dps = 40
+    xm = [mpmath.mpf(float(v)) for v in x]
+    i0, r0, s0, d0, t0, e0 = xm
+    n = 6
+    grad = [mpmath.mpf(0)] * n
+    hess = [[mpmath.mpf(0)] * n for _ in range(n)]
+    s = s0 - t0
+    hold = s <= 0  # holding (at s == 0 the holding side, documented)
+    p = mpmath.mpf(0) if hold else (mpmath.floor(s / d0) if stair else s / d0)
+    value = i0 * r0**p if (r0 != 0 or p == 0) else mpmath.mpf(0)  # 0**0 = 1 (Keras)
+    if with_ev:
+        big = np.float32(math.copysign(math.inf, value))
+        v32 = np.float32(float(value)) if abs(value) < F32_MAX else big
+        e32 = np.float32(x[5])
+        clamped = (e32 > v32) if r0 < 1 else (e32 < v32)
+        if clamped:
+            grad[5] = mpmath.mpf(1)
+            return e0, grad, hess, "clamped"
+        assume(e32 != v32)  # the clamp's kink: either side is a derivative
+    if hold:
+        grad[0] = mpmath.mpf(1)
+        return i0, grad, hess, "hold"
+    if r0 == 0:  # one-sided limits at rate 0
+
+        def at0(k, init):
+            fall = mpmath.mpf(1)
+            for j in range(k):
+                fall *= p - j
+            q = p - k
+            if fall == 0 or init == 0:
+                return mpmath.mpf(0)
+            return init * fall * (1 if q == 0 else (0 if q > 0 else mpmath.inf))
+
+        grad[0] = mpmath.mpf(1 if p == 0 else 0)
+        grad[1] = at0(1, i0)
+        hess[1][1] = at0(2, i0)
+        hess[0][1] = hess[1][0] = at0(1, mpmath.mpf(1))
+        return value, grad, hess, "rate0"
+
+    if stair:
+
+        def fn(i, r, s_, d, t):
+            return i * r ** mpmath.floor((s_ - t) / d)
+    else:
+
+        def fn(i, r, s_, d, t):
+            return i * r ** ((s_ - t) / d)
+
+    point = (i0, r0, s0, d0, t0)
+    vars_ = 5 if not stair else 2  # staircase: no derivative in step, d, tb (stairs)
+    for a in range(vars_):
+        order = [0] * 5
+        order[a] = 1
+        grad[a] = mpmath.diff(fn, point, tuple(order))
+        for b in range(a, vars_):
+            order2 = [0] * 5
+            order2[a] += 1
+            order2[b] += 1
+            hess[a][b] = hess[b][a] = mpmath.diff(fn, point, tuple(order2))
+    return value, grad, hess, "decay"
+
+
+def _close(got: float, want, scale) -> bool:
+    if mpmath.isinf(want) or abs(want) > F32_MAX:
+        return got == (math.inf if want > 0 else -math.inf)
+    if not math.isfinite(got):
+        return False
+    return abs(got - float(want)) <= 3e-5 * float(scale) + 1e-30
+
+
+def _scales(value, grad, hess):
+    """Per-entry error scales: the sizes of the terms each entry is a sum of."""
+    v = abs(value)
+    g = [abs(x) for x in grad]
+    h = [[abs(y) for y in row] for row in hess]
+    gs = [max(x, v * 1e-30) for x in g]
+    hs = [[h[a][b] + (g[a] * g[b] / v if v else 0) + 1e-30 for b in range(6)] for a in range(6)]
+    return gs, hs
+
+
+@settings(max_examples=FUZZ, deadline=None, report_multiple_bugs=False)
+@given(
+    init=st.one_of(st.just(0.0), st.floats(1e-3, 10.0), st.floats(-10.0, -1e-3)),
+    rate=st.one_of(st.sampled_from([0.0, 1.0, 0.5]), st.floats(0.05, 1.5)),
+    d=st.integers(1, 1000),
+    tb=st.integers(0, 200),
+    step=st.floats(0.0, 5000.0),
+    stair=st.booleans(),
+    ev=st.one_of(st.none(), st.floats(0.01, 2.0)),
+)
+def test_fuzz_second_derivatives_match_mpmath(init, rate, d, tb, step, stair, ev):
+    x = np.asarray([init, rate, step, d, tb, 0.0 if ev is None else ev * init], np.float32)
+    assume(float(x[2]) >= 2.0**-126 or x[2] == 0)  # XLA flushes subnormal steps to 0
+    with_ev = ev is not None
+    value, grad, hess, branch = _reference(x, stair, with_ev)
+    assume(abs(value) < F32_MAX)
+    jf, jr, jh = _jacobians(stair, with_ev)
+    xj = jnp.asarray(x)
+    fwd, rev, hes = (np.asarray(j(xj), np.float64) for j in (jf, jr, jh))
+    gs, hs = _scales(value, grad, hess)
+    for a in range(6):
+        for name, got in (("jacfwd", fwd), ("jacrev", rev)):
+            assert _close(got[a], grad[a], gs[a]), (name, NAMES[a], branch, got[a], grad[a])
+        for b in range(6):
+            if abs(grad[a]) > F32_MAX or abs(grad[b]) > F32_MAX:
+                # documented: beyond a first derivative that is inf in float32 (rate 0
+                # with p < 1, or beyond float32's range) the second derivative is 0
+                continue
+            assert _close(hes[a, b], hess[a][b], hs[a][b]), (
+                "hessian",
+                NAMES[a],
+                NAMES[b],
+                branch,
+                hes[a, b],
+                hess[a][b],
+            )
+
+
+def _f_issue(i, r, s):
+    return exponential_decay(i, 10.0, r)(s)
+
+
+def test_issue_second_derivatives():
+    assert float(jax.hessian(lambda r: _f_issue(1.0, r, 30.0))(0.5)) == pytest.approx(3.0, 1e-6)
+    assert float(jax.hessian(lambda s: _f_issue(1.0, 0.5, s))(30.0)) == pytest.approx(
+        math.log(0.5) ** 2 / 100 * 0.125, 1e-5
+    )
+    mixed = jax.grad(jax.grad(lambda i, r: _f_issue(i, r, 30.0), 1))(1.0, 0.5)
+    assert float(mixed) == pytest.approx(0.75, 1e-6)
+    dd = jax.hessian(lambda d: exponential_decay(1.0, d, 0.5)(30.0))(10.0)
+    want = 0.125 * (math.log(0.5) ** 2 * 9 / 100 + 2 * math.log(0.5) * 3 / 100)
+    assert float(dd) == pytest.approx(want, 1e-5)
+    # jvp of jvp: the third derivative in the rate, 1 * r**3 -> 6
+    third = jax.jacfwd(jax.jacfwd(jax.jacfwd(lambda r: _f_issue(1.0, r, 30.0))))(0.5)
+    assert float(third) == pytest.approx(6.0, 1e-5)
+
+
+def test_issue_forward_mode_is_not_nan():
+    """An inf coefficient is never multiplied by the zero tangent of another argument."""
+    assert float(jax.jacfwd(lambda i: exponential_decay(i, 10.0, 0.0)(5.0))(1.0)) == 0.0
+    assert float(jax.jacfwd(lambda s: exponential_decay(1.0, 10.0, 0.0)(s))(5.0)) == 0.0
+    assert float(jax.jacfwd(lambda r: exponential_decay(1e-30, 1.0, r)(5.0))(1e10)) == (
+        pytest.approx(5e10, 1e-6)
+    )
+    want = 1e20 * math.log(1e10)
+    for jac in (jax.jacfwd, jax.jacrev):
+        got = jac(lambda s: exponential_decay(1e-30, 1.0, 1e10)(s))(5.0)
+        assert float(got) == pytest.approx(want, 1e-5)
