@@ -538,9 +538,9 @@ class ExponentialDecayConfig:
                 i += 2
                 value = _read_int(hi, lo)
             else:
-                parts = children[i : i + 3]
+                hi, mid, lo = children[i : i + 3]
                 i += 3
-                value = _read_float(*parts, dtypes[_FLOAT_FIELDS.index(f)])
+                value = _read_float(hi, mid, lo, dtypes[_FLOAT_FIELDS.index(f)])
             object.__setattr__(obj, f, value)
         object.__setattr__(obj, "staircase", staircase)
         object.__setattr__(obj, "name", name)

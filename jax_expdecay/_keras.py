@@ -40,7 +40,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Literal, overload
 
-from ._config import _KERAS_KEYS, ExponentialDecayConfig, _describe, _describe_int
+from ._config import _KERAS_KEYS, ExponentialDecayConfig
+from ._numbers import _describe, _describe_int
 from ._schedule import ExponentialDecay
 from ._serialization import deserialize
 
