@@ -118,7 +118,7 @@ def _int_parts(hi: Any, lo: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
     return big, jnp.asarray(lo), hi_u
 
 
-def _digits(init_p, rate_p, d_u, d_hi, beyond, staircase: bool) -> jax.Array:
+def _digits(init_p, rate_p, d_u, d_hi, beyond, staircase: bool) -> tuple[jax.Array, ...]:
     """``dig`` for traced leaves (``_exponent._device_digits``' layout): the float32 bits
     of ``|init|`` and ``rate`` (hi), ``d`` clamped, flags; then the mid and lo pieces of
     both and ``d``'s high word, so that the accurate path (``_fixed.accurate``, on the
@@ -134,9 +134,9 @@ def _digits(init_p, rate_p, d_u, d_hi, beyond, staircase: bool) -> jax.Array:
     cols += [jax.lax.bitcast_convert_type(d_hi.astype(jnp.uint32), i32)]
     shape = jnp.broadcast_shapes(*(jnp.shape(c) for c in cols))
     cols = [jnp.broadcast_to(c, shape) for c in cols]
-    pad = jnp.zeros((*shape, _NA + _NK - len(cols) - 1), i32)
-    mark = jnp.full((*shape, 1), -1, i32)  # a last digit no host-built config has
-    return jnp.concatenate([jnp.stack(cols, axis=-1), pad, mark], axis=-1)
+    pad = [jnp.zeros(shape, i32)] * (_NA + _NK - len(cols) - 1)
+    mark = jnp.full(shape, -1, i32)  # a last digit no host-built config has
+    return (*cols, *pad, mark)  # 30 leaves of the batch shape, as _exponent's digits
 
 
 def leaf_consts(leaves: tuple[Any, ...], staircase: bool, p: _Prec) -> Consts:
