@@ -271,7 +271,9 @@ _FUZZ = {"tried": 0, "finite": 0, "none": 0}
 @settings(max_examples=400)
 @given(
     init=st.floats(1e-8, 10.0) | st.floats(-10.0, -1e-8),
-    rate=st.floats(0.0, 3.0),
+    # 0, or a rate the config's float32 leaves can carry with x64 off (smaller ones are
+    # refused: tests/test_bad_input.py)
+    rate=st.just(0.0) | st.floats(2.0**-126, 3.0),
     d=st.integers(1, 10**6),
     tb=st.integers(0, 10**6),
     staircase=st.booleans(),

@@ -21,12 +21,13 @@ import jax.numpy as jnp
 import mpmath
 import numpy as np
 import pytest
+from budget import examples
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from jax_expdecay import exponential_decay
 
-FUZZ = int(os.environ.get("JAX_EXPDECAY_FUZZ", "150"))
+FUZZ = int(os.environ.get("JAX_EXPDECAY_FUZZ", examples(40, 1000)))  # tests/budget.py
 F32_MAX = float(np.finfo(np.float32).max)
 NAMES = ("init", "rate", "step", "decay_steps", "transition_begin", "end_value")
 

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
 import pytest
+from budget import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -175,7 +176,7 @@ def _traced(init, rate, n):
     return exponential_decay(ExponentialDecayConfig(init, 1, rate, staircase=True))(n)
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(25, 600))
 @given(dyadic_cases())
 def test_dyadic_ties_against_fractions(case):
     """init, rate dyadic, p an integer: the value is exact, often a midpoint of the

@@ -288,7 +288,7 @@ def test_no_keras_equivalent_and_the_hint_for_warmup_steps():
     assert "warmup_exponential_decay" in jax_expdecay.__all__
 
 
-@hsettings(max_examples=examples(40, 2000))
+@hsettings(max_examples=examples(15, 2000))
 @given(
     init=st.one_of(st.just(0.0), st.floats(2.0**-100, 2.0**100)),
     peak=st.one_of(st.just(0.0), st.floats(2.0**-100, 2.0**100)),
