@@ -45,7 +45,9 @@ def main() -> int:
         ("device", f"{dev.platform} ({dev.device_kind}), jax {jax.__version__}"),
         (
             "golden bits",
-            f"{n_cases - len(problems)} of {n_cases} cases identical ({t_golden:.0f} s)",
+            f"{n_cases - len(problems) - len(notes)} of {n_cases} cases bit-identical, "
+            f"{len(notes)} derivative cases within {golden.GRAD_ULP} ulp, "
+            f"{len(problems)} wrong ({t_golden:.0f} s)",
         ),
     ]
     for mode in ("continuous", "staircase"):
