@@ -20,6 +20,7 @@ import numpy as np
 
 from ._numbers import (
     _as_number,
+    _check_dict_keys,
     _describe,
     _is_tracer,
     _validate,
@@ -631,24 +632,7 @@ class ExponentialDecayConfig:
             ...
             ValueError: config dict is missing required keys ['initial_learning_rate', 'decay_rate']
         """
-        if not isinstance(d, Mapping):
-            raise TypeError(f"config must be a dict, got {_describe(d)}")
-        bad_keys = [k for k in d if not isinstance(k, str)]
-        if bad_keys:
-            raise ValueError(f"config dict keys must be strings, got {bad_keys[:5]!r}")
-        missing = [k for k in _REQUIRED_KEYS if k not in d]
-        unknown = sorted(k for k in d if k not in _FIELDS)
-        problems = []
-        if missing:
-            problems.append(f"is missing required keys {missing}")
-        if unknown:
-            problems.append(
-                f"has unknown keys {[k[:60] for k in unknown[:20]]}"
-                f"{' (and more)' if len(unknown) > 20 else ''}; allowed keys are {list(_FIELDS)}"
-            )
-        if problems:
-            raise ValueError("config dict " + " and ".join(problems))
-        return cls(**dict(d))
+        return cls(**_check_dict_keys(d, _REQUIRED_KEYS, _FIELDS, "config dict"))
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ExponentialDecayConfig:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
@@ -364,3 +365,29 @@ def is_concrete_number(x: Any) -> bool:
     if isinstance(x, np.ndarray | np.generic | jax.Array):
         return np.dtype(x.dtype).kind in "iuf" or np.dtype(x.dtype) in _FLOAT_DTYPES
     return isinstance(x, int | float)
+
+
+def _check_dict_keys(
+    d: Any, required: Sequence[str], allowed: Sequence[str], what: str
+) -> dict[str, Any]:
+    """``d`` as a dict, after the strict-loading checks shared by every ``from_dict``: a
+    mapping with string keys, none of ``required`` missing, none outside ``allowed``
+    (both named in one ``ValueError`` that starts with ``what``)."""
+    if not isinstance(d, Mapping):
+        raise TypeError(f"config must be a dict, got {_describe(d)}")
+    bad_keys = [k for k in d if not isinstance(k, str)]
+    if bad_keys:
+        raise ValueError(f"config dict keys must be strings, got {bad_keys[:5]!r}")
+    missing = [k for k in required if k not in d]
+    unknown = sorted(k for k in d if k not in allowed)
+    problems = []
+    if missing:
+        problems.append(f"is missing required keys {missing}")
+    if unknown:
+        problems.append(
+            f"has unknown keys {[k[:60] for k in unknown[:20]]}"
+            f"{' (and more)' if len(unknown) > 20 else ''}; allowed keys are {list(allowed)}"
+        )
+    if problems:
+        raise ValueError(f"{what} " + " and ".join(problems))
+    return dict(d)

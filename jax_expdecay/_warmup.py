@@ -21,6 +21,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from ._config import ExponentialDecayConfig, _as_number, _describe, _is_tracer
+from ._numbers import _check_dict_keys
 from ._ramp import MAX_VALUE, MAX_WARMUP, MIN_NONZERO, ramp
 from ._schedule import ExponentialDecay
 
@@ -313,26 +314,9 @@ class WarmupExponentialDecay:
             ...
             ValueError: warmup config dict is missing required keys ['warmup_steps', 'transition_steps', 'decay_rate']
         """
-        from collections.abc import Mapping
-
-        if not isinstance(d, Mapping):
-            raise TypeError(f"config must be a dict, got {_describe(d)}")
-        bad_keys = [k for k in d if not isinstance(k, str)]
-        if bad_keys:
-            raise ValueError(f"config dict keys must be strings, got {bad_keys[:5]!r}")
-        missing = [k for k in _REQUIRED if k not in d]
-        unknown = sorted(k for k in d if k not in _KEYS)
-        problems = []
-        if missing:
-            problems.append(f"is missing required keys {missing}")
-        if unknown:
-            problems.append(
-                f"has unknown keys {[k[:60] for k in unknown[:20]]}"
-                f"{' (and more)' if len(unknown) > 20 else ''}; allowed keys are {list(_KEYS)}"
-            )
-        if problems:
-            raise ValueError("warmup config dict " + " and ".join(problems))
-        return warmup_exponential_decay(**dict(d))
+        return warmup_exponential_decay(
+            **_check_dict_keys(d, _REQUIRED, _KEYS, "warmup config dict")
+        )
 
     # -- value semantics ---------------------------------------------------------------
     def _key(self) -> tuple:
