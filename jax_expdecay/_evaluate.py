@@ -212,12 +212,22 @@ def _resolve(
     val: jax.Array, und: jax.Array, st: _Step, c: Consts, bits: int, emin: int, emax: int
 ) -> jax.Array:
     """Replaces the undecided values by the accurate path's, calling it only when some
-    value is undecided (``lax.cond``): the common case costs the test and one ``any``.
-    (Gathering the undecided elements of an array first, by ``nonzero``, made compiling
-    a jitted array schedule ~8x slower; the host skips the decided ones anyway.)"""
+    value is undecided (``lax.cond``).
+
+    The flag travels in the value itself: an undecided value is a normal float (the test
+    never flags 0, inf or NaN), so its negation is exact and marks it. The marked array
+    is materialised once (the barrier) and ``any(marked < 0)`` reads it back: the
+    reduction cannot pull the ~90-operation kernel into itself (XLA duplicated it there,
+    ~3x the cost of an array schedule), and no boolean array or parsed step stays alive
+    for the branch. The branch, when taken, parses the step again (``st.again``) for the
+    host. (Gathering the undecided elements first, by ``nonzero``, made compiling a
+    jitted array schedule ~8x slower; the host skips the decided ones anyway.)"""
+    marked = jax.lax.optimization_barrier(jnp.where(und, -val, val))
 
     def fix(v):
-        acc, ok = _accurate(und, st.n, st.frac, c, bits, emin, emax)
-        return jnp.where(und & ok, acc, v)
+        flagged = v < 0
+        s = st.again() if st.again is not None else st
+        acc, ok = _accurate(flagged, s.n, s.frac, c, bits, emin, emax)
+        return jnp.where(flagged & ok, acc, jnp.abs(v))
 
-    return jax.lax.cond(jnp.any(und), fix, lambda v: v, val)
+    return jax.lax.cond(jnp.any(marked < 0), fix, lambda v: v, marked)
