@@ -65,7 +65,9 @@ barriers in ``_fast_two_sum`` stop XLA's algebraic simplifier from rewriting
 
 The same code runs in float64 (x64 outputs) with 26 + 27-bit splits, 26-bit ``C1``,
 ``C2``, a float64 table pair (~106 bits) and ``expm1`` to degree 7: the same argument with
-2^-53 in place of 2^-24 (error before the final rounding ~2^-100).
+2^-53 in place of 2^-24, except that the degree-7 polynomial (sized for float32) leaves a
+remainder ``r^8/8! < 2^-75.4`` and its plain float64 sum ~2^-75.8: the error before the
+final rounding is below 2^-74.6 relative (``_evaluate._fast_bound64`` takes 2^-72).
 
 Subnormal inputs never matter: every quantity here is either exact or, when it is tiny
 enough to be flushed (below 2^-126), contributes less than 2^-120 to a result near 1.
@@ -168,7 +170,7 @@ def _fast_two_sum(a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
 def exp2_64_parts(t_hi: jax.Array, t_lo: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Steps 0-4: ``2 ** ((t_hi + t_lo) / 64) = (hi + low) * 2 ** n``, unrounded.
 
-    ``hi + low`` lies in ``[0.9946, 1.9893]`` and is within ~2^-47 (float32; ~2^-100 for
+    ``hi + low`` lies in ``[0.9946, 1.9893]`` and is within ~2^-47 (float32; 2^-74.6 for
     float64) of the exact value, ``low`` below half an ulp of ``hi``-ish; ``n`` an int32.
     In float64 every split keeps 26 + 27 bits: the products that feed error-free sums
     (26 x 26, 26 x 27 bits) are exact; 27 x 27-bit ones only feed ``low``.
@@ -242,7 +244,6 @@ def exp2_64_checked(
     bound: Any = None,
     out_bits: int | None = None,
     out_emin: int | None = None,
-    ties: bool = False,
 ) -> tuple[jax.Array, jax.Array | None]:
     """``exp2_64`` and its rounding test: ``(value, undecided)``.
 
@@ -257,12 +258,9 @@ def exp2_64_checked(
     working precision the nearest midpoint is half-way to ``big``'s neighbour on the
     side of ``err``; for a narrower format it is at a fixed bit pattern of ``big``'s low
     bits, and ``(low bits - half) * ulp + err`` is an exact integer times a power of two
-    plus ``err``. Results that leave the normal range (flushed, or inf) are never
-    flagged. Without ``bound``, ``undecided`` is None.
-
-    With ``ties`` (the float64 path, whose ``bound`` is ~2^-95: far below any output
-    format's half-ulp), an undecided value is taken to be the exact midpoint it is that
-    close to, and rounded to even: the exact cases (dyadic ties) come out right.
+    plus ``err``. Results that leave the normal range (flushed, or inf) are not flagged,
+    except those within ``bound`` of the threshold at which a result below the smallest
+    normal rounds up to it. Without ``bound``, ``undecided`` is None.
     """
     sp = _spec(t_hi.dtype)
     it = sp.int_dtype.type
@@ -277,7 +275,15 @@ def exp2_64_checked(
     exp_max = (1 << (sp.float_dtype.itemsize * 8 - 1 - sp.mant)) - 1  # 255 / 2047
     below_one = it(((exp_max >> 1) << sp.mant) - 1)  # the float just below 1
     field = (fb >> sp.mant) + n
-    to_min_normal = (field == 0) & (fb == below_one) & (err >= 0)
+    # A result below 2^-126 (2^-1022) is flushed unless its rounding with gradual
+    # underflow in the output format (nb significant bits, so a spacing of 2^-(nb-1) in
+    # units of the smallest normal below it) is the smallest normal itself: exactly when
+    # big (in [0.5, 1) here) is at or above 1 - 2^-nb (a tie goes to the even 2^-126).
+    # For float32 that threshold is the float just below 1; for bfloat16 it is 1 - 2^-8.
+    nb = sp.mant + 1 if out_bits is None or out_emin is not None else out_bits
+    thr = it(((exp_max >> 1) << sp.mant) - (1 << (sp.mant + 1 - nb)))  # 1 - 2^-nb
+    above = fb - thr  # big - thr in units of 2^-(mant+1), exact where big < 1
+    to_min_normal = (field == 0) & (fb <= below_one) & ((above > 0) | ((above == 0) & (err >= 0)))
     undecided = None
     if bound is not None:
         bits = sp.mant + 1 if out_bits is None else out_bits
@@ -295,21 +301,19 @@ def exp2_64_checked(
             dist = jnp.abs((low_bits - (it(1) << (sh - 1))).astype(sp.float_dtype) * ulp + err)
         in_range = (field > 0) & (field < exp_max)
         undecided = in_range & ~(dist > bound)
+        # the flush threshold 1 - 2^-nb below the smallest normal: |big + err - thr|,
+        # exact up to one rounding (the integer difference is below 2^24 / 2^53)
+        dist_min = jnp.abs(above.astype(sp.float_dtype) * w(2.0 ** -(sp.mant + 1)) + err)
+        if out_emin is None:  # (float16 results that small are 0 in any case)
+            near_min = (field == 0) & (fb <= below_one) & ~(dist_min > bound)
+            undecided = undecided | near_min
+            # returned as 2^-126 (a normal, so that the caller can mark it by its sign)
+            to_min_normal = to_min_normal | near_min
     if round_to_odd:
         inexact_even = (err != 0) & ((fb & 1) == 0)
         fb_odd = fb + jnp.where(inexact_even, jnp.where(err > 0, it(1), it(-1)), it(0))
     else:
         fb_odd = fb
-    if ties and undecided is not None:
-        bits = sp.mant + 1 if out_bits is None else out_bits
-        if bits >= sp.mant + 1:  # between big and its neighbour on err's side
-            other = fb + jnp.where(err >= 0, it(1), it(-1))
-            even = jnp.where((fb & 1) == 0, fb, other)
-        else:  # the narrow value below the midpoint, or the one above if that is odd
-            sh = _narrow_shift(fb, n, sp, bits, out_emin)
-            below = fb & ~((it(1) << sh) - it(1))
-            even = jnp.where((below >> sh) & 1 == 1, below + (it(1) << sh), below)
-        fb_odd = jnp.where(undecided, even, fb_odd)
     fb = fb_odd
     out = fb + (n << sp.mant)
     out = jnp.where(field >= exp_max, it(exp_max << sp.mant), out)

@@ -600,8 +600,11 @@ def _int_digits(x: int, count: int) -> list[int]:
 
 
 @functools.cache
-def _digits_of(init: float, d: int, rate: float, staircase: bool) -> tuple[int, ...]:
-    """A and K of one config as digits, from 60-digit ``decimal`` (< 2^-190 relative)."""
+def _digits_of(
+    init: float, d: int, rate: float, staircase: bool, umax: int = 2**32 - 1
+) -> tuple[int, ...]:
+    """A and K of one config as digits, from 60-digit ``decimal`` (< 2^-190 relative);
+    ``umax`` the largest step of the path (a longer stair is never reached: K is 0)."""
     import decimal
 
     ctx = _ctx()
@@ -610,7 +613,7 @@ def _digits_of(init: float, d: int, rate: float, staircase: bool) -> tuple[int, 
     a = ctx.multiply(ctx.ln(ctx.abs(init_d)), scale) if init_d != 0 else decimal.Decimal(0)
     k = ctx.multiply(ctx.ln(rate_d), scale) if rate_d > 0 else decimal.Decimal(0)
     if staircase:
-        if d > P32.umax:
+        if d > umax:
             k = decimal.Decimal(0)
     else:
         k = ctx.divide(k, decimal.Decimal(d))
@@ -628,14 +631,39 @@ def _digits_of(init: float, d: int, rate: float, staircase: bool) -> tuple[int, 
 
 
 def _host_digits(init: np.ndarray, d: np.ndarray, rate: np.ndarray, staircase: bool, p: _Prec):
-    """``dig`` for concrete configs (each distinct config once: ``decimal`` is ~0.1 ms)."""
-    shape = init.shape
-    if p.float_dtype != np.float32:  # the 64-bit path has no accurate path (see _evaluate)
-        return tuple(np.zeros(shape, np.int32) for _ in range(_NA + _NK))
-    flat = zip(init.ravel().tolist(), d.ravel().tolist(), rate.ravel().tolist(), strict=True)
-    rows = [_digits_of(float(i), int(dd), float(r), staircase) for i, dd, r in flat]
-    table = np.asarray(rows, np.int32).reshape((*shape, _NA + _NK))
-    return tuple(np.array(table[..., i]) for i in range(_NA + _NK))
+    """``dig`` for concrete configs: the exact config itself (``exact_rows``); the accurate
+    path, on the host, makes its digits (``_digits_of``) only when it runs."""
+    u64 = np.uint64
+    ab = np.where(init == 0, 1.0, np.abs(init)).astype(np.float64).view(u64)
+    rb = np.where(rate == 0, 1.0, rate).astype(np.float64).view(u64)
+    return exact_rows(ab, rb, np.asarray(d, u64), staircase, p, np)
+
+
+def exact_rows(init_bits, rate_bits, d, staircase: bool, p: _Prec, xp: Any) -> tuple:
+    """The 30 ``dig`` leaves of an exact config, marked by a last leaf of -2: the low and
+    high words of the float64 bits of ``|init|`` and ``rate`` (0 taken as 1: the value is
+    masked there) and of the 64-bit ``decay_steps``, then flags (1: staircase, 4: the
+    64-bit path). ``xp`` is numpy (host-built) or ``jax.numpy`` (traced, x64 on)."""
+    i32 = np.int32
+
+    def words(x):
+        x = xp.asarray(x)
+        lo = (x & x.dtype.type(0xFFFFFFFF)).astype(np.uint32)
+        hi = (x >> x.dtype.type(32)).astype(np.uint32)
+        if xp is np:
+            return lo.view(i32), hi.view(i32)
+        return (
+            jax.lax.bitcast_convert_type(lo, i32),
+            jax.lax.bitcast_convert_type(hi, i32),
+        )
+
+    cols = [*words(init_bits), *words(rate_bits), *words(d)]
+    flags = (1 if staircase else 0) | (4 if p.float_dtype == np.float64 else 0)
+    shape = np.broadcast_shapes(*(np.shape(c) for c in cols))
+    cols = [xp.broadcast_to(c, shape) for c in cols]
+    cols.append(xp.full(shape, flags, i32))
+    pad = [xp.zeros(shape, i32)] * (_NA + _NK - len(cols) - 1)
+    return (*cols, *pad, xp.full(shape, -2, i32))
 
 
 def _device_digits(init_w, rate_w, d_u, beyond, staircase: bool, p: _Prec) -> tuple:
@@ -645,8 +673,14 @@ def _device_digits(init_w, rate_w, d_u, beyond, staircase: bool, p: _Prec) -> tu
     accurate path (on the host, ``_fixed.accurate``) takes the same digits as a host-built
     config of these values (``_digits_of``): the same bits."""
     shape = jnp.broadcast_shapes(jnp.shape(init_w), jnp.shape(rate_w), jnp.shape(d_u))
-    if p.float_dtype != np.float32:
-        return tuple(jnp.zeros(shape, jnp.int32) for _ in range(_NA + _NK))
+    if p.float_dtype != np.float32:  # x64 on: the exact float64 values and count
+        u64 = jnp.uint64
+
+        def bits(x: Any) -> jax.Array:  # 0 taken as 1, as on the host (masked there)
+            x = jnp.asarray(x, jnp.float64)
+            return jax.lax.bitcast_convert_type(jnp.where(x == 0, 1.0, x), u64)
+
+        return exact_rows(bits(init_w), bits(rate_w), jnp.asarray(d_u, u64), staircase, p, jnp)
     i32 = jnp.int32
     flags = jnp.asarray(beyond).astype(i32) * 2 + (1 if staircase else 0)
     cols = [
