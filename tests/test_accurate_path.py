@@ -11,7 +11,6 @@ and compare the result with the exactly rounded reference in every output format
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 
 import jax

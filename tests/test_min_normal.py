@@ -28,7 +28,7 @@ TINY = 2.0**-126
 def _flushed_nearest(exact: mpmath.mpf, bits: int) -> float:
     """``exact > 0`` rounded to nearest-even with ``bits`` bits and gradual underflow
     below 2^-126, then flushed to 0 if below 2^-126."""
-    m, e = mpmath.frexp(exact)  # exact = m 2^e, m in [0.5, 1)
+    _, e = mpmath.frexp(exact)  # exact = m 2^e, m in [0.5, 1)
     q = max(int(e) - 1, -126) - bits + 1  # the quantum's exponent
     scaled = exact * mpmath.mpf(2) ** -q
     n = int(mpmath.floor(scaled))
