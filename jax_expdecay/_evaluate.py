@@ -183,14 +183,21 @@ def _fast_bound64(st: _Step, c: Consts) -> jax.Array:
     2^-74.6 relative (measured: 2^-74.8 worst of 4,000 random t against mpmath); taken
     as 2^-72. What the bound leaves undecided (exact midpoints, and values within ~2^-72
     relative of one: about one value in 2^19 for float64 output) goes to the accurate
-    path like float32's. (A traced float64 config's constants come from XLA's ``log2``
-    and are not covered by this bound; see ``_exponent.traced_consts``.)"""
+    path like float32's.
+
+    A traced float64 config's constants come from XLA's ``log2`` (``_exponent.
+    traced_consts``), measured within ~1 float64 ulp but with no written bound: they are
+    taken to be within 2^-40 relative (4096 ulp), i.e. ``2^-40 S`` in ``t``. Then a
+    float64 result is almost always undecided and comes from the accurate path, which
+    reads the exact float64 config: slow (the host, per element) but the host-built
+    bits; a float32 result is undecided about once in 2^11."""
     f64 = np.float64
     w = jnp.float64
     s = jnp.abs(c.a_hi) + st.n.astype(w) * jnp.abs(c.k_hi)
     if st.frac is not None:
         s = s + st.frac * jnp.abs(c.k_hi)
-    return f64(2.02 * 2.0**-72) + s * f64(2.02 * 2.0**-95 * 0.01083)
+    rel_t = 2.0**-40 if isinstance(c.a_hi, jax.Array) else 2.0**-95  # traced: XLA's log2
+    return f64(2.02 * 2.0**-72) + s * f64(2.02 * rel_t * 0.01083)
 
 
 def _accurate(und, n, frac, c: Consts, bits: int, emin: int, emax: int):

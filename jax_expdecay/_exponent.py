@@ -54,7 +54,8 @@ and ``_exp``'s float64 variant (26 + 27-bit splits, a degree-7 ``expm1``): corre
 rounded too (measured worst 0.4993 float64 ulp). A float32 output computed on the 64-bit
 path (x64 on, 64-bit or float steps) is rounded to odd in float64, then once to float32.
 A config built from traced values with x64 on uses XLA's float64 ``log2`` for its
-constants (within ~1 float64 ulp: values then within a few float64 ulp).
+constants (within ~1 float64 ulp, no written bound): ``_evaluate._fast_bound64`` takes
+them to be within 2^-40, and the accurate path gives the host-built bits.
 
 Float steps ``x`` are split exactly into ``floor(x)`` (converted to the integer path,
 saturating at ``2^32 - 256``/``2^64 - 2048``; ``+inf`` gives the limit) and
