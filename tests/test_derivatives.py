@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from jax_expdecay import exponential_decay
 
-FUZZ = int(os.environ.get("JAX_EXPDECAY_FUZZ", examples(40, 1000)))  # tests/budget.py
+FUZZ = int(os.environ.get("JAX_EXPDECAY_FUZZ", examples(20, 1000)))  # tests/budget.py
 F32_MAX = float(np.finfo(np.float32).max)
 NAMES = ("init", "rate", "step", "decay_steps", "transition_begin", "end_value")
 
@@ -169,17 +169,22 @@ def _f_issue(i, r, s):
 
 
 def test_issue_second_derivatives():
-    assert float(jax.hessian(lambda r: _f_issue(1.0, r, 30.0))(0.5)) == pytest.approx(3.0, 1e-6)
-    assert float(jax.hessian(lambda s: _f_issue(1.0, 0.5, s))(30.0)) == pytest.approx(
+    """The issue's examples, each under one jit (eager, every op of a third derivative
+    dispatches alone: 36 s on these machines; the values are the same, see
+    test_properties' eager/jit comparisons)."""
+    assert float(jax.jit(jax.hessian(lambda r: _f_issue(1.0, r, 30.0)))(0.5)) == pytest.approx(
+        3.0, 1e-6
+    )
+    assert float(jax.jit(jax.hessian(lambda s: _f_issue(1.0, 0.5, s)))(30.0)) == pytest.approx(
         math.log(0.5) ** 2 / 100 * 0.125, 1e-5
     )
-    mixed = jax.grad(jax.grad(lambda i, r: _f_issue(i, r, 30.0), 1))(1.0, 0.5)
+    mixed = jax.jit(jax.grad(jax.grad(lambda i, r: _f_issue(i, r, 30.0), 1)))(1.0, 0.5)
     assert float(mixed) == pytest.approx(0.75, 1e-6)
-    dd = jax.hessian(lambda d: exponential_decay(1.0, d, 0.5)(30.0))(10.0)
+    dd = jax.jit(jax.hessian(lambda d: exponential_decay(1.0, d, 0.5)(30.0)))(10.0)
     want = 0.125 * (math.log(0.5) ** 2 * 9 / 100 + 2 * math.log(0.5) * 3 / 100)
     assert float(dd) == pytest.approx(want, 1e-5)
     # jvp of jvp: the third derivative in the rate, 1 * r**3 -> 6
-    third = jax.jacfwd(jax.jacfwd(jax.jacfwd(lambda r: _f_issue(1.0, r, 30.0))))(0.5)
+    third = jax.jit(jax.jacfwd(jax.jacfwd(jax.jacfwd(lambda r: _f_issue(1.0, r, 30.0)))))(0.5)
     assert float(third) == pytest.approx(6.0, 1e-5)
 
 

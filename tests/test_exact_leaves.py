@@ -82,8 +82,28 @@ def _paths(batch: ExponentialDecayConfig, steps: np.ndarray, tmp_path) -> dict[s
     return {k: np.asarray(v) for k, v in out.items()}
 
 
-@pytest.mark.parametrize("stair", [False, True], ids=["continuous", "staircase"])
-@pytest.mark.parametrize("cast", [float, np.float32, jnp.float32], ids=["python", "np32", "jnp32"])
+_LONG = pytest.mark.long  # the other float32 mode of each: JAX_EXPDECAY_LONG=1
+
+
+@pytest.mark.parametrize(
+    "stair, cast",
+    [
+        (False, float),
+        (True, float),
+        (False, np.float32),
+        pytest.param(True, np.float32, marks=_LONG),
+        pytest.param(False, jnp.float32, marks=_LONG),
+        (True, jnp.float32),
+    ],
+    ids=[
+        "continuous-python",
+        "staircase-python",
+        "continuous-np32",
+        "staircase-np32",
+        "continuous-jnp32",
+        "staircase-jnp32",
+    ],
+)
 def test_typical_grid_through_every_path_is_bit_identical(stair, cast, tmp_path):
     cfgs = _grid(stair, cast)
     steps = _steps(stair)
