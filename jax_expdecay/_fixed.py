@@ -241,13 +241,18 @@ def accurate(und, n, frac, dig, *, bits: int, emin: int, emax: int, na: int, out
     shape = und.shape
     vals = np.zeros(und.size, out)
     ok = np.zeros(und.size, bool)
-    n = np.broadcast_to(np.asarray(n), shape).reshape(-1)
-    frac = np.broadcast_to(np.asarray(frac, np.float64), shape).reshape(-1)
+    # only the flagged elements are read (through broadcast views) and converted
+    flat = np.flatnonzero(und)
+    full = shape or (1,)  # a scalar as one element
+    at = np.unravel_index(flat, full)
+    n = np.broadcast_to(np.asarray(n).reshape(np.shape(n) or (1,)), full)[at]
+    frac = np.broadcast_to(np.asarray(frac).reshape(np.shape(frac) or (1,)), full)[at]
+    frac = frac.astype(np.float64)
     dig = np.asarray(dig)
-    dig = np.broadcast_to(dig, (*shape, dig.shape[-1])).reshape(-1, dig.shape[-1])
+    dig = np.broadcast_to(dig, (*full, dig.shape[-1]))[at]
     top = float(np.finfo(out).max)
-    for idx in np.flatnonzero(und):
-        row = dig[idx]
+    for k, idx in enumerate(flat):
+        row = dig[k]
         if row[-1] == -1:
 
             def f32(i: int, row=row) -> float:
@@ -268,7 +273,7 @@ def accurate(und, n, frac, dig, *, bits: int, emin: int, emax: int, na: int, out
         digits = _digits(init, d_, rate, staircase, umax)
         if beyond:  # staircase with decay_steps beyond the step range: p is 0
             digits = np.concatenate([digits[:na], np.zeros_like(digits[na:])])
-        ni, fr = int(n[idx]), float(frac[idx])
+        ni, fr = int(n[k]), float(frac[k])
         if beyond:
             p = Fraction(0)
         elif staircase:
