@@ -102,11 +102,39 @@ def _unit_consts(static: Any, c: Any) -> tuple[Any, Any]:
     def unit(k: Consts) -> Consts:
         z = np.zeros((), np.asarray(k.a_hi).dtype) if static is not None else jnp.zeros_like(k.a_hi)
         one = z + 1
-        return k._replace(a_hi=z + 0 * k.a_hi, a_lo=z + 0 * k.a_lo, sign=one + 0 * k.sign)
+        return k._replace(
+            a_hi=z + 0 * k.a_hi,
+            a_lo=z + 0 * k.a_lo,
+            sign=one + 0 * k.sign,
+            dig=_unit_dig(k.dig, np if static is not None else jnp),
+        )
 
     if static is not None:
         return _Static(unit(static.c)), None
     return None, unit(c)
+
+
+def _unit_dig(dig: tuple, xp: Any) -> tuple:
+    """The accurate path's exact config (``Consts.dig``) with ``init`` set to 1, so that
+    ``rate ** p`` near a midpoint is decided for ``rate ** p``, not for ``init rate ** p``:
+    rows marked -2 (``_exponent.exact_rows``) hold the float64 bits of ``|init|`` in
+    columns 0-1 (1.0: low word 0, high word 0x3FF00000); rows marked -1 (a traced float32
+    config) its float32 bits in column 0 (1.0f: 0x3F800000) and the mid and lo pieces in
+    columns 4-5 (0)."""
+    cols = list(dig)
+    mark = cols[-1]
+    i32 = np.int32
+
+    def put(i: int, where: Any, value: int) -> None:
+        cols[i] = xp.where(where, xp.asarray(value, i32), cols[i]).astype(i32)
+
+    exact, raw = mark == -2, mark == -1
+    put(0, exact, 0)
+    put(1, exact, 0x3FF00000)
+    put(0, raw, 0x3F800000)
+    put(4, raw, 0)
+    put(5, raw, 0)
+    return tuple(cols)
 
 
 @functools.partial(_schedule_value.defjvp, symbolic_zeros=True)

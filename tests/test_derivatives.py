@@ -199,3 +199,22 @@ def test_issue_forward_mode_is_not_nan():
     for jac in (jax.jacfwd, jax.jacrev):
         got = jac(lambda s: exponential_decay(1e-30, 1.0, 1e10)(s))(5.0)
         assert float(got) == pytest.approx(want, 1e-5)
+
+
+@pytest.mark.parametrize("traced", [False, True])
+def test_d_init_near_a_midpoint_is_rate_to_the_p_not_the_value(traced):
+    """d/d init = rate^p, computed as the schedule of init 1: where rate^p is a float32
+    midpoint the accurate path decides it, and must do so for init 1 (its exact config
+    with init replaced), not for the schedule's own init. rate = 1 + 2^-12, p = 2:
+    rate^p = 1 + 2^-11 + 2^-24, an exact tie, to even: 1 + 2^-11. (With init 3 it
+    returned the rounding of 3 rate^p.)"""
+    rate = 1 + 2.0**-12
+
+    def f(i, r):
+        return exponential_decay(i, 1, r, staircase=True)(2)
+
+    if traced:
+        g = jax.jit(jax.grad(f))(jnp.float32(3.0), jnp.float32(rate))
+    else:
+        g = jax.grad(lambda i: f(i, rate))(3.0)
+    assert float(g) == 1 + 2.0**-11
