@@ -301,10 +301,10 @@ def exp2_64_checked(
             dist = jnp.abs((low_bits - (it(1) << (sh - 1))).astype(sp.float_dtype) * ulp + err)
         in_range = (field > 0) & (field < exp_max)
         undecided = in_range & ~(dist > bound)
-        # the flush threshold 1 - 2^-nb below the smallest normal: |big + err - thr|,
-        # exact up to one rounding (the integer difference is below 2^24 / 2^53)
-        dist_min = jnp.abs(above.astype(sp.float_dtype) * w(2.0 ** -(sp.mant + 1)) + err)
         if out_emin is None:  # (float16 results that small are 0 in any case)
+            # the flush threshold 1 - 2^-nb below the smallest normal: |big + err - thr|,
+            # exact up to one rounding (the integer difference is below 2^24 / 2^53)
+            dist_min = jnp.abs(above.astype(sp.float_dtype) * w(2.0 ** -(sp.mant + 1)) + err)
             near_min = (field == 0) & (fb <= below_one) & ~(dist_min > bound)
             undecided = undecided | near_min
             # returned as 2^-126 (a normal, so that the caller can mark it by its sign)

@@ -234,7 +234,7 @@ def accurate(und, n, frac, dig, *, bits: int, emin: int, emax: int, na: int, out
     ``dig`` rows hold the exact config, by their last column: -1, a traced config's raw
     float32 pieces (``v = hi + mid 2^-24 + lo 2^-48``, exact in float64; ``_leaf_consts``);
     -2, the float64 bits of ``|init|`` and ``rate`` and the 64-bit ``decay_steps``
-    (``_exponent.exact_row``: host-built configs, and traced ones on the 64-bit path)."""
+    (``_exponent.exact_rows``: host-built configs, and traced ones on the 64-bit path)."""
     from ._exponent import P32, P64
 
     und = np.asarray(und)
