@@ -209,7 +209,8 @@ def _accurate(und, n, frac, c: Consts, bits: int, emin: int, emax: int):
     # every operand with und's rank (leading 1s), so that the host's broadcasting also
     # holds after vmap has put its batch axis in front of each
     wdt = jnp.float64 if n.dtype.itemsize == 8 else jnp.float32
-    frac = jnp.zeros(shape, wdt) if frac is None else jnp.broadcast_to(frac, shape)
+    ones = (1,) * len(shape)  # an integer step's zero fraction, broadcast on the host
+    frac = jnp.zeros(ones, wdt) if frac is None else jnp.broadcast_to(frac, shape)
     n = jnp.broadcast_to(n, shape)
     lead = jnp.broadcast_shapes(*(jnp.shape(x) for x in c.dig))
     dig = jnp.stack([jnp.broadcast_to(x, lead) for x in c.dig], axis=-1)
