@@ -309,16 +309,6 @@ def _to_uint(x: Any, p: _Prec, lo: int) -> jax.Array:
     return x.astype(p.uint_dtype)
 
 
-def _beyond(x: Any, p: _Prec) -> jax.Array:
-    """``x > umax`` for a traced step count (only possible for 64-bit types)."""
-    x = jnp.asarray(x)
-    if jnp.issubdtype(x.dtype, jnp.floating):
-        return x > p.umax_float
-    if x.dtype.itemsize > p.uint_dtype.itemsize:
-        return x > jnp.asarray(p.umax, x.dtype)
-    return jnp.zeros(x.shape, bool)
-
-
 _LN2_64 = 0.010830424696249145  # ln(2)/64 as a float64 (tests regenerate it)
 
 
@@ -375,16 +365,53 @@ def _df_mul(a: tuple, b: tuple) -> tuple[jax.Array, jax.Array]:
     return _fast_two_sum(s, lo)
 
 
-def _device_log2_64(x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``64 log2 x`` for normal float32 ``x > 0``, a double-float within ~2^-47 relative.
+def _pow2(k: jax.Array) -> jax.Array:
+    """``2^k`` as a float32 for integer ``-126 <= k <= 127`` (built from its bits: exact)."""
+    return jax.lax.bitcast_convert_type((k + 127) << 23, jnp.float32)
 
-    ``x = 2^e m`` with ``m`` in ``[0.707, 1.414)``; ``j = round(256 (m - 1))``;
-    ``z = m r_j - 1`` is exact (``m``'s 12-bit halves times the 10-bit ``r_j``, Sterbenz,
-    TwoSum), ``|z| < 2^-8.3``; then ``64 e + (-64 log2 r_j) + 64/ln2 log1p(z)``, with
-    ``log1p(z) = z + z^2 (-1/2 + z/3 - z^2/4 + z^3/5 - z^4/6)`` (truncation < 2^-58)
-    in double-float arithmetic. Near 1 (``e = j = 0``, ``r_0 = 1``) the result is
-    ``64/ln2 log1p(x - 1)`` with ``x - 1`` exact: relative accuracy for rates like
-    ``1 - 1e-6``. Only ``+ - x``, bit operations and a table: no ``log`` op.
+
+def _scaled(x: jax.Array, k: jax.Array) -> jax.Array:
+    """``x 2^k`` for a float32 ``x`` with ``|x 2^k| < 2^24``, from ``x``'s bits: exact when
+    the result is a normal float32, else 0. A subnormal ``x`` counts too (XLA on CPU and GPU
+    flushes subnormal operands of arithmetic to 0; a bit field is not arithmetic)."""
+    f32, i32 = jnp.float32, jnp.int32
+    b = jax.lax.bitcast_convert_type(x, i32)
+    field = (b >> 23) & 0xFF
+    sig = jnp.where(field == 0, b & 0x7FFFFF, (b & 0x7FFFFF) | 0x800000).astype(f32)  # exact
+    # |x| = sig 2^(max(field, 1) - 150); the two factors are normal powers of two
+    kk = jnp.clip(jnp.maximum(field, 1) - 150 + k, -252, 0)
+    half = kk // 2
+    mag = (sig * _pow2(half)) * _pow2(kk - half)
+    return jnp.where(b < 0, -mag, mag)
+
+
+def _device_log2_64(
+    x: jax.Array, mid: jax.Array | None = None, lo: jax.Array | None = None
+) -> tuple[jax.Array, jax.Array]:
+    """``64 log2 v`` for ``v = x + mid 2^-24 + lo 2^-48`` (``x`` a normal float32 ``> 0``;
+    ``mid``/``lo`` the exact pieces of a config leaf, ``_numbers.float_leaves``, or absent),
+    a double-float within ~2^-46 relative. Only ``+ - x``, bit operations and a table.
+
+    ``x = 2^e M`` with ``M`` in ``[0.707, 1.414)``; ``j = round(256 (M - 1))``; ``r_j``
+    (10 significant bits) ~ ``1 / (1 + j/256)``. Then ``v = 2^e (M + u)`` with the tail
+    ``u = (mid 2^-24 + lo 2^-48) 2^-e`` and
+
+        64 log2 v = 64 e + (-64 log2 r_j) + 64/ln2 log1p(z),   z = (M + u) r_j - 1.
+
+    ``z`` as a double-float: ``M``'s 12-bit halves times ``r_j`` are exact, ``M1 r_j - 1``
+    is exact (Sterbenz), so ``(M1 r_j - 1) + M2 r_j`` is exact by TwoSum; ``mid 2^(-e-24)``
+    (``_scaled``: from ``mid``'s bits, so a subnormal ``mid``, which ``hi`` below ~2^-102
+    can have, is not flushed) is split into 12-bit halves whose products by ``r_j`` are
+    exact, and is added as a double-float (``_df_add``); ``lo`` (``|lo| <= |mid|``) adds
+    one float32 product in the low word (a part of it below 2^-126 after scaling is
+    below 2^-126 relative: dropped). Since ``x`` is the float32 nearest ``v`` (a leaf's ``hi``), ``|u| <= 2^-24
+    M`` and, where ``z`` is small (``e = j = 0``), ``|z| >= |M - 1| / 2`` or ``M = 1``:
+    no cancellation beyond a factor 2, so ``z`` is within ~2^-47 relative (exact when
+    ``mid = lo = 0``); ``|z| < 2^-8.3``. ``log1p(z) = z + z^2 (-1/2 + z/3 - z^2/4 + z^3/5 -
+    z^4/6)`` (truncation < 2^-58 |z|) in double-float arithmetic, the last three terms in
+    float32 (2^-48). Near 1 (``e = j = 0``, ``r_0 = 1``) the result is ``64/ln2
+    log1p(v - 1)``: relative accuracy for rates like ``1 - 1e-6``. Elsewhere ``|64 log2 v|
+    >= 0.18`` and every absolute error above is below 2^-48.
     """
     f32, i32 = jnp.float32, jnp.int32
     bits = jax.lax.bitcast_convert_type(x, i32)
@@ -398,6 +425,10 @@ def _device_log2_64(x: jax.Array) -> tuple[jax.Array, jax.Array]:
     rj = jnp.take(log_r, j, mode="clip")
     m1, m2 = _split(m, P32)
     z = _two_sum(m1 * rj - f32(1), m2 * rj)  # exact: Sterbenz, then TwoSum
+    if mid is not None:
+        t1, t2 = _split(_scaled(mid, -e - 24), P32)
+        low = _scaled(lo, -e - 48) * rj if lo is not None else 0
+        z = _df_add(z, _two_sum(t1 * rj, t2 * rj + low))
     zh = z[0]
     tail = zh * zh * (f32(-0.25) + zh * (f32(0.2) + zh * f32(-1 / 6)))
     d64, third = _log_consts()
@@ -443,6 +474,10 @@ def _invalid(init_w: jax.Array, d: Any, rate_w: jax.Array) -> jax.Array:
 
 
 def traced_consts(init: Any, d: Any, rate: Any, tb: Any, staircase: bool, p: _Prec) -> Consts:
+    """Constants of a traced config on the float64 path (x64 on): XLA's float64 ``log2``
+    (within ~1 float64 ulp, no written bound: ``_evaluate._fast_bound64`` takes 2^-40 and
+    the accurate path reads the exact values). Float32 traced configs: ``_leaf_consts``."""
+    assert p is P64, "float32 traced constants come from _leaf_consts"
     w = p.float_dtype
     init_w = jnp.asarray(init).astype(w)
     rate_w = jnp.asarray(rate).astype(w)
@@ -451,21 +486,11 @@ def traced_consts(init: Any, d: Any, rate: Any, tb: Any, staircase: bool, p: _Pr
     d_u = _to_uint(d, p, 1)
     absinit = jnp.where(init_w == 0, one, jnp.abs(init_w))
     rate_nz = jnp.where(zero, one, rate_w)
-    if p.float_dtype == np.float32:
-        a_hi, a_lo = _device_log2_64(absinit)
-        k_hi, k_lo = _device_log2_64(rate_nz)
-        if staircase:  # no uint32 step reaches the first stair of a longer period
-            beyond = _beyond(d, p)
-            k_hi = jnp.where(beyond, jnp.zeros((), w), k_hi)
-            k_lo = jnp.where(beyond, jnp.zeros((), w), k_lo)
-        else:
-            k_hi, k_lo = _div_int(k_hi, k_lo, d_u)
-    else:  # float64 traced: XLA's log2 (within ~1 float64 ulp; see the module doc)
-        a_hi, a_lo = w.type(64) * jnp.log2(absinit), jnp.zeros_like(absinit)
-        k_hi = w.type(64) * jnp.log2(rate_nz)
-        if not staircase:
-            k_hi = k_hi / jnp.asarray(d).astype(w)
-        k_lo = jnp.zeros_like(k_hi)
+    a_hi, a_lo = w.type(64) * jnp.log2(absinit), jnp.zeros_like(absinit)
+    k_hi = w.type(64) * jnp.log2(rate_nz)
+    if not staircase:
+        k_hi = k_hi / jnp.asarray(d).astype(w)
+    k_lo = jnp.zeros_like(k_hi)
     k_hh, k_hl = _split(k_hi, p)
     return Consts(
         a_hi=a_hi,
@@ -482,7 +507,7 @@ def traced_consts(init: Any, d: Any, rate: Any, tb: Any, staircase: bool, p: _Pr
         floor=rate_w < 1,
         one=rate_w == 1,
         bad=_invalid(init_w, d, rate_w),
-        dig=_device_digits(absinit, rate_nz, d_u, _beyond(d, p), staircase, p),
+        dig=_device_digits(absinit, rate_nz, d_u, staircase, p),
     )
 
 
@@ -667,30 +692,14 @@ def exact_rows(init_bits, rate_bits, d, staircase: bool, p: _Prec, xp: Any) -> t
     return (*cols, *pad, xp.full(shape, -2, i32))
 
 
-def _device_digits(init_w, rate_w, d_u, beyond, staircase: bool, p: _Prec) -> tuple:
-    """``dig`` for a traced config: its raw float32 ``init``, ``rate`` (bits), ``d`` and
-    flags (bit 0: staircase, bit 1: no step reaches the first stair), marked by a last
-    digit of -1 (host digits are in [0, 4096) there), from which the
-    accurate path (on the host, ``_fixed.accurate``) takes the same digits as a host-built
-    config of these values (``_digits_of``): the same bits."""
-    shape = jnp.broadcast_shapes(jnp.shape(init_w), jnp.shape(rate_w), jnp.shape(d_u))
-    if p.float_dtype != np.float32:  # x64 on: the exact float64 values and count
-        u64 = jnp.uint64
+def _device_digits(init_w, rate_w, d_u, staircase: bool, p: _Prec) -> tuple:
+    """``dig`` for a traced config on the float64 path: the exact float64 values and count
+    (``exact_rows``' layout), from which the accurate path (on the host, ``_fixed.
+    accurate``) takes the same digits as a host-built config of these values."""
+    u64 = jnp.uint64
 
-        def bits(x: Any) -> jax.Array:  # 0 taken as 1, as on the host (masked there)
-            x = jnp.asarray(x, jnp.float64)
-            return jax.lax.bitcast_convert_type(jnp.where(x == 0, 1.0, x), u64)
+    def bits(x: Any) -> jax.Array:  # 0 taken as 1, as on the host (masked there)
+        x = jnp.asarray(x, jnp.float64)
+        return jax.lax.bitcast_convert_type(jnp.where(x == 0, 1.0, x), u64)
 
-        return exact_rows(bits(init_w), bits(rate_w), jnp.asarray(d_u, u64), staircase, p, jnp)
-    i32 = jnp.int32
-    flags = jnp.asarray(beyond).astype(i32) * 2 + (1 if staircase else 0)
-    cols = [
-        jax.lax.bitcast_convert_type(jnp.asarray(init_w, jnp.float32), i32),
-        jax.lax.bitcast_convert_type(jnp.asarray(rate_w, jnp.float32), i32),
-        jax.lax.bitcast_convert_type(jnp.asarray(d_u, jnp.uint32), i32),
-        flags,
-    ]
-    cols = [jnp.broadcast_to(c, shape) for c in cols]
-    pad = [jnp.zeros(shape, i32)] * (_NA + _NK - 5)
-    mark = jnp.full(shape, -1, i32)  # a last digit no host-built config has
-    return (*cols, *pad, mark)
+    return exact_rows(bits(init_w), bits(rate_w), jnp.asarray(d_u, u64), staircase, p, jnp)

@@ -215,6 +215,21 @@ def _words(lo: int, hi: int) -> int:
     return (int(lo) & 0xFFFFFFFF) | ((int(hi) & 0xFFFFFFFF) << 32)
 
 
+def _f32(bits: int) -> float:
+    """The float32 with these bits, decoded with integers: this runs in XLA's callback
+    thread, whose FPU flushes subnormal operands, so numpy's float32 -> float64 conversion
+    there turns a subnormal piece (a config leaf's ``mid`` for ``|init|`` below ~2^-121)
+    into 0."""
+    bits &= 0xFFFFFFFF
+    sign = -1.0 if bits >> 31 else 1.0
+    field, mant = (bits >> 23) & 0xFF, bits & 0x7FFFFF
+    if field == 255:
+        return sign * math.inf if mant == 0 else math.nan
+    if field == 0:
+        return sign * math.ldexp(mant, -149)
+    return sign * math.ldexp(mant | 0x800000, field - 150)
+
+
 def _f64(lo: int, hi: int) -> float:
     return float(np.asarray(_words(lo, hi), np.uint64).view(np.float64))
 
@@ -256,7 +271,7 @@ def accurate(und, n, frac, dig, *, bits: int, emin: int, emax: int, na: int, out
         if row[-1] == -1:
 
             def f32(i: int, row=row) -> float:
-                return float(np.asarray(row[i], np.int32).view(np.float32))
+                return _f32(int(row[i]))
 
             # columns 4-8 (0 when absent): the exact values' mid and lo pieces and the
             # high word of decay_steps

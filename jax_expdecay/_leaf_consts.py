@@ -7,24 +7,16 @@ or carried by ``scan`` computes with the numbers it was built from, not with the
 float32 roundings. A field built from a tracer inside the transformation is
 ``(tracer, 0, 0)`` / ``(0, tracer)``: exactly that traced value.
 
-The error argument (float32 path, x64 off). ``64 log2 v = 64 log2 hi + 64/ln2 log1p(δ)``
-with ``δ = (mid 2^-24 + lo 2^-48) / hi``, ``|δ| <= 2^-24``:
-
-* ``64 log2 hi`` is ``_device_log2_64`` (~2^-47 relative, relative also near 1);
-* ``r = mid 2^-24 + lo 2^-48`` is a double-float by Fast2Sum (``|lo 2^-24| < |mid|`` or
-  ``mid == 0``; the scalings by powers of two are exact above float32's smallest normal);
-* ``δ = r / hi`` as a double-float: ``q = fl(r_hi / hi)``, ``q hi`` from ``_df_mul``
-  (~2^-48 relative), the residual ``r_hi - (q hi)_hi`` is exact (Sterbenz), so ``δ`` is
-  within ~2^-47 relative;
-* ``log1p(δ) = δ - δ²/2 + δ³/3`` with the two small terms in float32: their rounding is
-  2^-24 of ``δ²``, i.e. 2^-48 of ``δ``, and the truncation is ``δ⁴/4 < 2^-72 δ``.
-
-So ``L = 64 log2 v`` is within ~2^-46 relative (also when ``hi == 1``, where ``L`` is
-``64/ln2 log1p(δ)`` alone), like the device constants of a float32 value. A ``mid`` and
-``lo`` of 0 give ``_device_log2_64(hi)`` bit for bit (adding an exact 0 renormalises an
-already normalised pair). ``K = L / d`` is ``_div_int`` for ``d < 2^32``; beyond (only an
-exact ``decay_steps`` >= 2^32 can be) ``d`` is a double-float from its words (16-bit
-pieces, exact to 2^-48) and ``L / d`` a double-float quotient with an exact residual.
+The error argument (float32 path, x64 off). ``L = 64 log2 v`` is ``_exponent.
+_device_log2_64(hi, mid, lo)``: the tail ``mid 2^-24 + lo 2^-48`` joins the argument
+``z`` of the one ``log1p`` (see there), so ``L`` is within ~2^-46 relative (also when
+``hi == 1``, where ``L`` is ``64/ln2 log1p(v - 1)``), like the device constants of a
+float32 value; init's and rate's go through one stacked call. ``K = L / d`` is
+``_div_int`` for ``d < 2^32``; beyond (only an exact ``decay_steps`` >= 2^32 can be)
+``d`` is a double-float from its words (16-bit pieces, exact to 2^-48) and ``L / d`` a
+double-float quotient with an exact residual. The rounding test (``_evaluate.
+_fast_bound``, 2^-42.5 of ``S`` in ``t``) covers these constants' error; what it cannot
+decide goes to the accurate path, which reads the exact pieces (``_digits``).
 
 With x64 on, the leaves are float64 ``(v, 0, 0)`` and the integer words combine exactly
 into int64; the float64 path then uses ``traced_consts`` (XLA's float64 ``log2``, see
@@ -49,7 +41,6 @@ from ._exponent import (
     _df_add,
     _df_mul,
     _div_int,
-    _log_consts,
     _Prec,
     _split,
     _to_uint,
@@ -73,18 +64,31 @@ def _f32_pieces(hi: Any, mid: Any, lo: Any) -> tuple[jax.Array, jax.Array, jax.A
     return hi.astype(_F32), mid.astype(_F32), lo.astype(_F32)
 
 
-def _log2_64_pieces(h: jax.Array, m: jax.Array, lo: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``64 log2 (h + m 2^-24 + lo 2^-48)`` for ``h > 0`` normal (see the module doc)."""
-    y = _device_log2_64(h)
-    r = _fast_two_sum(m * _F32(2.0**-24), lo * _F32(2.0**-48))
-    q = r[0] / h
-    p_hi, p_lo = _df_mul((q, jnp.zeros_like(q)), (h, jnp.zeros_like(h)))
-    delta = _fast_two_sum(q, (((r[0] - p_hi) - p_lo) + r[1]) / h)
-    d1 = delta[0]
-    sq = d1 * d1
-    log1p = _df_add(delta, (sq * (_F32(1 / 3) * d1 - _F32(0.5)), jnp.zeros_like(sq)))
-    d64, _ = _log_consts()
-    return _df_add(y, _df_mul(log1p, d64))
+def _neg_if(x: jax.Array, neg: jax.Array) -> jax.Array:
+    """``-x`` where ``neg``, by the sign bit (exact for subnormals, which XLA's arithmetic
+    flushes)."""
+    b = jax.lax.bitcast_convert_type(x, jnp.int32)
+    flip = jnp.where(neg, jnp.int32(-(2**31)), jnp.int32(0))
+    return jax.lax.bitcast_convert_type(b ^ flip, _F32)
+
+
+def _log2_both(init_p: tuple, rate_p: tuple) -> tuple[tuple, tuple]:
+    """``64 log2`` of init's and of rate's pieces in one ``_device_log2_64`` over a
+    stacked pair (one copy of the log in the program: ~45% less to compile than two)."""
+    shape = jnp.broadcast_shapes(*(jnp.shape(x) for x in (*init_p, *rate_p)))
+    h, m, lo = (
+        jnp.stack([jnp.broadcast_to(a, shape), jnp.broadcast_to(b, shape)])
+        for a, b in zip(init_p, rate_p, strict=True)
+    )
+    y_hi, y_lo = _device_log2_64(h, m, lo)
+    # XLA fuses the ~300 cheap operations of the log into every consumer of its result
+    # (four copies here, each compiled separately; an optimization_barrier does not stop
+    # it). A division is "expensive" to XLA, so it is computed once and materialised. The
+    # divisor is exactly 1 (2 only for a NaN hi, whose config is NaN anyway) but not a
+    # constant XLA could fold; x / 1 is exact. Saves ~40 ms of compile per program.
+    one = jnp.where(h == h, _F32(1), _F32(2))
+    y_hi, y_lo = y_hi / one, y_lo / one
+    return (y_hi[0], y_hi[1]), (y_lo[0], y_lo[1])
 
 
 def _words_df(dh: jax.Array, dl: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -165,10 +169,11 @@ def leaf_consts(leaves: tuple[Any, ...], staircase: bool, p: _Prec) -> Consts:
     r_h, r_m, r_l = _f32_pieces(rh, rm, rl)
     sign = jnp.sign(i_h)
     init0 = i_h == 0
-    a_hi, a_lo = _log2_64_pieces(jnp.where(init0, one, jnp.abs(i_h)), i_m * sign, i_l * sign)
+    # |init|'s pieces: the sign flipped in the bits (a multiply would flush a subnormal mid)
+    init_nz = (jnp.where(init0, one, jnp.abs(i_h)), _neg_if(i_m, i_h < 0), _neg_if(i_l, i_h < 0))
     zero = r_h == 0
     rate_nz = (jnp.where(zero, one, r_h), jnp.where(zero, 0, r_m), jnp.where(zero, 0, r_l))
-    l_hi, l_lo = _log2_64_pieces(*rate_nz)
+    (a_hi, l_hi), (a_lo, l_lo) = _log2_both(init_nz, rate_nz)
     d_big, d_raw, d_hi = _int_parts(dh, dl)
     d_u = jnp.where(d_big, jnp.uint32(P32.umax), _to_uint(d_raw, P32, 1))
     if staircase:  # no uint32 step reaches the first stair of a longer period
@@ -199,7 +204,7 @@ def leaf_consts(leaves: tuple[Any, ...], staircase: bool, p: _Prec) -> Consts:
     finite = finite & jnp.isfinite(r_h) & jnp.isfinite(r_m) & jnp.isfinite(r_l)
     bad = ~finite | (r_h < 0) | bad_d
     dig = _digits(
-        (jnp.where(init0, one, jnp.abs(i_h)), i_m * sign, i_l * sign),
+        init_nz,
         rate_nz,
         d_u,
         jnp.where(d_big, d_hi, jnp.uint32(0)),

@@ -1,0 +1,133 @@
+"""The device ``64 log2`` of a config leaf's exact value (``_exponent._device_log2_64``).
+
+A config passed into ``jit`` (or mapped by ``vmap``, carried by ``scan``) gets its
+constants on the device from its exact pieces ``v = hi + mid 2^-24 + lo 2^-48``. The
+rounding test (``_evaluate._fast_bound``) takes them to be within ~2^-46 relative; here
+that claim is checked against mpmath at 120 bits: every float32 ``hi`` on the table's
+edges and near 1, random float32 and float64 values over the whole normal range, values
+within a few float64 ulp of 1, and the values whose ``mid`` piece is a float32 subnormal
+(``hi`` below ~2^-102), which XLA flushes to zero when they enter arithmetic.
+"""
+
+from __future__ import annotations
+
+import jax
+import mpmath
+import numpy as np
+import pytest
+
+from jax_expdecay import ExponentialDecayConfig, exponential_decay
+from jax_expdecay._exponent import _device_log2_64
+from jax_expdecay._numbers import float_leaves
+
+_BOUND = 2.0**-46  # relative, as _leaf_consts and _fast_bound take it
+
+
+def _exact_log2_64(v: float) -> mpmath.mpf:
+    with mpmath.workprec(120):
+        return 64 * mpmath.log(mpmath.mpf(v)) / mpmath.log(2)
+
+
+def _check(values: np.ndarray) -> None:
+    """Relative error of the device constant of each float64 value (|v| as a leaf)."""
+    hi, mid, lo = (np.asarray(x, np.float32) for x in float_leaves(np.asarray(values)))
+    got_hi, got_lo = jax.jit(_device_log2_64)(hi, mid, lo)
+    got_hi, got_lo = np.asarray(got_hi), np.asarray(got_lo)
+    bad = []
+    with mpmath.workprec(120):
+        for k, v in enumerate(values):
+            want = _exact_log2_64(float(v))
+            got = mpmath.mpf(float(got_hi[k])) + mpmath.mpf(float(got_lo[k]))
+            if want == 0:
+                ok = got == 0
+            else:
+                ok = abs((got - want) / want) <= _BOUND
+            if not ok:
+                bad.append((float(v), float(got), float(want)))
+    assert not bad, (len(bad), bad[:3])
+
+
+def test_float32_values_table_edges_and_near_one():
+    f32 = np.float32
+    one = np.arange(-2000, 2001, dtype=np.int64)
+    near_one = (np.float32(1).view(np.int32) + one).astype(np.int32).view(np.float32)
+    j = np.arange(-76, 107)
+    edges = (1 + (j + 0.5) / 256).astype(f32)  # where the table index changes
+    edges = np.concatenate([edges, np.nextafter(edges, f32(0)), np.nextafter(edges, f32(9))])
+    rng = np.random.default_rng(1)
+    bits = rng.integers(0x00800000, 0x7F800000, 3000).astype(np.int32)  # normal, positive
+    values = np.concatenate([near_one, edges * f32(2.0**40), edges, bits.view(f32)])
+    _check(values.astype(np.float64))
+
+
+def test_float64_values_with_their_pieces():
+    rng = np.random.default_rng(2)
+    wide = np.exp(rng.uniform(np.log(2.0**-100), np.log(2.0**127), 3000))
+    k = np.arange(1, 1000, dtype=np.float64)
+    near_one = np.concatenate([1 + k * 2.0**-52, 1 - k * 2.0**-53, 1 - k * 1e-9, 1 + k * 3e-8])
+    rates = np.asarray([0.96, 0.9999999, 0.999999, 1 - 2.0**-30, 1 + 2.0**-40, 0.1, 1e-30])
+    _check(np.concatenate([wide, near_one, rates]))
+
+
+def test_tiny_values_whose_mid_piece_is_subnormal():
+    """``hi`` in [2^-126, 2^-100]: ``mid`` (up to ``hi``) can be a float32 subnormal; the
+    tail it carries is up to 2^-24 of the value near 2^-126, far above the bound."""
+    rng = np.random.default_rng(3)
+    e = rng.integers(-126, -99, 2000)
+    frac = 1 + rng.integers(1, 2**52, 2000) * 2.0**-52  # random float64 significands
+    values = np.ldexp(frac, e)
+    mid = float_leaves(values)[1]
+    assert (np.abs(mid) < np.finfo(np.float32).tiny).sum() > 100  # the case is exercised
+    _check(values)
+
+
+def _tiny_inits(count: int) -> list[float]:
+    """Python floats in [2^-126, 2^-104) whose ``mid`` piece is a float32 subnormal."""
+    rng = np.random.default_rng(4)
+    out: list[float] = []
+    while len(out) < count:
+        v = float(np.ldexp(1 + rng.integers(1, 2**52) * 2.0**-52, int(rng.integers(-126, -104))))
+        mid = float_leaves(np.asarray(v))[1]
+        if 0 < abs(float(mid)) < np.finfo(np.float32).tiny:
+            out.append(v)
+    return out
+
+
+@pytest.mark.parametrize("stair", [False, True], ids=["continuous", "staircase"])
+def test_tiny_init_through_jit_is_the_host_built_schedule(stair):
+    """Python-float inits near the bottom of float32 (their ``mid`` piece subnormal) as a
+    ``jit`` argument, and stacked under ``vmap``, give the host-built bits."""
+    from jax_expdecay import stack
+
+    steps = np.arange(0, 4000, dtype=np.int32)
+    cfgs = [ExponentialDecayConfig(i, 3, 1.01, stair) for i in _tiny_inits(24)]
+    batch = stack(cfgs)
+    want = np.asarray(jax.jit(exponential_decay(batch))(steps[:, None])).T.view(np.int32)
+    got = jax.jit(jax.vmap(lambda c: exponential_decay(c)(steps)))(batch)
+    bad = np.nonzero(np.asarray(got).view(np.int32) != want)
+    assert bad[0].size == 0, (bad[0].size, [cfgs[i] for i in bad[0][:2]])
+    one = jax.jit(lambda c: exponential_decay(c)(steps))(cfgs[0])
+    np.testing.assert_array_equal(np.asarray(one).view(np.int32), want[0])
+
+
+def test_host_decodes_float32_bits_without_the_fpu():
+    """The accurate path's host side reads a traced config's pieces from their bits with
+    integers (its thread flushes subnormal operands); every class of float32 bits."""
+    from jax_expdecay._fixed import _f32
+
+    rng = np.random.default_rng(5)
+    bits = np.concatenate(
+        [
+            np.arange(0, 4096),  # +0 and the smallest subnormals
+            np.arange(0x007FF000, 0x00801000),  # the subnormal/normal boundary
+            rng.integers(0, 2**32, 20000),
+            [0x7F7FFFFF, 0x7F800000, 0xFF800000, 0x80000000, 0x80000001],
+        ]
+    ).astype(np.uint32)
+    nan = (bits & 0x7F800000 == 0x7F800000) & (bits & 0x7FFFFF != 0)
+    assert all(np.isnan(_f32(int(b))) for b in bits[nan])
+    bits = bits[~nan]
+    want = bits.view(np.float32).astype(np.float64)  # here (the main thread) nothing flushes
+    got = np.asarray([_f32(int(b)) for b in bits])
+    np.testing.assert_array_equal(got, want)
+    assert (np.signbit(got) == np.signbit(want)).all()
