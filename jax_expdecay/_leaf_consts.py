@@ -124,8 +124,8 @@ def _int_parts(hi: Any, lo: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
 
 def _digits(init_p, rate_p, d_u, d_hi, beyond, staircase: bool) -> tuple[jax.Array, ...]:
     """``dig`` for traced leaves (``_exponent._device_digits``' layout): the float32 bits
-    of ``|init|`` and ``rate`` (hi), ``d`` clamped, flags; then the mid and lo pieces of
-    both and ``d``'s high word, so that the accurate path (``_fixed.accurate``, on the
+    of ``|init|`` and ``rate`` (hi), ``d``'s low word, flags; then the mid and lo pieces
+    of both and ``d``'s high word, so that the accurate path (``_fixed.accurate``, on the
     host) takes the digits of the exact values, as for a host-built config."""
     i32 = jnp.int32
 
@@ -206,9 +206,9 @@ def leaf_consts(leaves: tuple[Any, ...], staircase: bool, p: _Prec) -> Consts:
     dig = _digits(
         init_nz,
         rate_nz,
-        d_u,
+        jnp.where(d_big, d_raw.astype(jnp.uint32), d_u),  # the exact count's low word
         jnp.where(d_big, d_hi, jnp.uint32(0)),
-        d_big,
+        d_big & staircase,  # no step reaches the first stair (continuous: p is just small)
         staircase,
     )
     return Consts(

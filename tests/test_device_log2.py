@@ -131,3 +131,52 @@ def test_host_decodes_float32_bits_without_the_fpu():
     got = np.asarray([_f32(int(b)) for b in bits])
     np.testing.assert_array_equal(got, want)
     assert (np.signbit(got) == np.signbit(want)).all()
+
+
+_WIDE_CONFIGS = [  # (init, decay_steps, rate, staircase, transition_begin)
+    (6.560595357236162e-31, 974_384_070_667, 0.15172894779084753, False, 0),  # found by fuzz
+    (0.1, 2**32 + 1, 0.96, False, 0),
+    (0.1, 2**40 - 3, 1 - 2.0**-30, False, 2**33),
+    (3.0, 2**33 + 7, 2.5, True, 0),
+    (0.001, 12_345, 0.9, False, 2**35 + 1),
+    (2.0**-120 * (1 + 2.0**-40), 7, 1.01, False, 0),
+]
+
+
+@pytest.mark.parametrize("cfg", _WIDE_CONFIGS, ids=lambda c: f"d={c[1]}-stair={c[3]}")
+def test_accurate_path_reads_the_same_config_from_traced_and_host_digits(cfg):
+    """The accurate path's host side takes the exact config from the digits: a traced
+    config's (its leaves' pieces and words, ``_leaf_consts``) must name the same numbers
+    as the host-built one's (``exact_rows``), so both give the same value at every step.
+    Before: ``decay_steps`` beyond 2^32 reached the host as 2^32 - 1 plus its high word,
+    and flagged as beyond the step range in continuous mode too (p taken as 0: the
+    schedule returned ``init`` at undecided steps)."""
+    from jax_expdecay import _fixed
+    from jax_expdecay._exponent import _NA, P32
+    from jax_expdecay._leaf_consts import leaf_consts
+
+    init, d, rate, stair, tb = cfg
+    config = ExponentialDecayConfig(init, d, rate, stair, transition_begin=tb)
+    host = exponential_decay(config)._host_consts(P32).dig  # pyright: ignore[reportPrivateUsage]
+    traced = jax.jit(lambda leaves: leaf_consts(leaves, stair, P32).dig)(config._leaves())  # pyright: ignore[reportPrivateUsage]
+    n = np.concatenate([np.arange(0, 50), [2004502880, 2**31 - 1, 2**32 - 1, 10**9 + 7]])
+    n = n.astype(np.uint32)
+    und = np.ones(n.shape, bool)
+    frac = np.zeros((1,), np.float32)
+    out = []
+    for dig in (host, traced):
+        row = np.stack([np.asarray(x) for x in dig], axis=-1).reshape(1, -1)
+        out.append(_fixed.accurate(und, n, frac, row, bits=24, emin=-126, emax=127, na=_NA))
+    np.testing.assert_array_equal(out[1][1], out[0][1])
+    np.testing.assert_array_equal(out[1][0].view(np.int32), out[0][0].view(np.int32))
+
+
+@pytest.mark.parametrize("cfg", _WIDE_CONFIGS[:2], ids=lambda c: f"d={c[1]}")
+def test_wide_decay_steps_through_jit_is_the_host_built_schedule(cfg):
+    init, d, rate, stair, tb = cfg
+    config = ExponentialDecayConfig(init, d, rate, stair, transition_begin=tb)
+    steps = np.concatenate([np.arange(2004502000, 2004503000), np.arange(0, 1000)])
+    steps = steps.astype(np.int32)
+    want = np.asarray(jax.jit(exponential_decay(config))(steps)).view(np.int32)
+    got = np.asarray(jax.jit(lambda c: exponential_decay(c)(steps))(config)).view(np.int32)
+    np.testing.assert_array_equal(got, want)
