@@ -29,6 +29,11 @@ _NO_STEP_MESSAGE = (
     "jax_expdecay.to_keras(schedule)"
 )
 
+# Traced once per leaf structure, shapes and mode, then reused (trace and lowering) by
+# every program that evaluates a traced config or schedule: the Python tracing of the
+# log2's ~700 jnp operations took ~15 ms of a scalar program, ~0.2 s under vmap.
+_leaf_consts_jit = jax.jit(leaf_consts, static_argnums=(1, 2))
+
 _NUMERIC = ("initial_learning_rate", "decay_steps", "decay_rate", "transition_begin", "end_value")
 
 
@@ -248,7 +253,7 @@ class ExponentialDecay:
         def consts(p: _Prec) -> Consts:
             if traced:  # derived on the device from the exact leaves
                 cfg = self.config
-                return leaf_consts(cfg._leaves(), cfg.staircase, p)  # pyright: ignore[reportPrivateUsage]
+                return _leaf_consts_jit(cfg._leaves(), cfg.staircase, p)  # pyright: ignore[reportPrivateUsage]
             return self._host_consts(p)
 
         return _evaluate_with(

@@ -11,6 +11,7 @@ within a few float64 ulp of 1, and the values whose ``mid`` piece is a float32 s
 
 from __future__ import annotations
 
+import budget
 import jax
 import mpmath
 import numpy as np
@@ -180,3 +181,66 @@ def test_wide_decay_steps_through_jit_is_the_host_built_schedule(cfg):
     want = np.asarray(jax.jit(exponential_decay(config))(steps)).view(np.int32)
     got = np.asarray(jax.jit(lambda c: exponential_decay(c)(steps))(config)).view(np.int32)
     np.testing.assert_array_equal(got, want)
+
+
+def _extreme_configs(rng, stair: bool, with_end: bool, count: int) -> list:
+    """Random valid configs at the edges: inits from 2^-126 to 2^127 (either sign), rates
+    within 2^-32 of 1, below 2^-100, ordinary or exact, decay_steps up to 2^40,
+    transition_begin up to 2^35, end_value (a floor or a cap) or none."""
+
+    def wide(lo: int, hi: int) -> float:
+        return float(np.ldexp(1 + rng.integers(0, 2**52) * 2.0**-52, int(rng.integers(lo, hi))))
+
+    out = []
+    while len(out) < count:
+        init = [wide(-126, -100), wide(100, 127), wide(-30, 3), wide(-30, 3)][rng.integers(4)]
+        init = -init if rng.random() < 0.3 else init
+        rate = [
+            1 - int(rng.integers(1, 2**20)) * 2.0**-52,
+            1 + int(rng.integers(1, 2**20)) * 2.0**-52,
+            wide(-126, -100),
+            wide(-3, 3),
+            float(rng.choice([0.5, 0.96, 2.0, 1.0, 0.0])),
+        ][rng.integers(5)]
+        d = int(rng.choice([1, 3, 7, 1000, 2**31 - 1, 2**33 + 5, int(rng.integers(1, 2**40))]))
+        tb = int(rng.choice([0, 0, 5, 2**31, 2**35]))
+        end = None
+        if with_end:
+            cap = 3e38 / max(abs(init), 1e-300)
+            end = abs(init) * float(rng.random()) * (1 if rate < 1 else min(1e6, cap))
+        try:
+            out.append(
+                ExponentialDecayConfig(init, d, rate, stair, transition_begin=tb, end_value=end)
+            )
+        except ValueError:  # e.g. a result that would overflow float32: refused, fine
+            continue
+    return out
+
+
+_FUZZ = [(False, False, "int"), (True, True, "int"), (False, True, "float")]
+if budget.LONG:
+    _FUZZ = [(s, e, k) for s in (False, True) for e in (False, True) for k in ("int", "float")]
+
+
+@pytest.mark.parametrize("stair, with_end, kind", _FUZZ)
+@pytest.mark.parametrize("seed", range(budget.examples(1, 10)))
+def test_extreme_configs_through_vmap_and_jit_argument(stair, with_end, kind, seed):
+    """60 random extreme configs (``_extreme_configs``) x ~600 steps: ``vmap`` over their
+    ``stack`` and one config as a ``jit`` argument give the host-built bits."""
+    from jax_expdecay import stack
+
+    rng = np.random.default_rng([seed, int(stair), int(with_end), kind == "float"])
+    cfgs = _extreme_configs(rng, stair, with_end, 60)
+    steps = np.concatenate([np.arange(200), rng.integers(0, 2**31 - 1, 300), [2**31 - 1]])
+    if kind == "float":
+        steps = np.concatenate([rng.uniform(0, 3000, 300), np.arange(100) + 0.5, steps[200:]])
+        steps = steps.astype(np.float32)
+    else:
+        steps = steps.astype(np.int32)
+    batch = stack(cfgs)
+    want = np.asarray(jax.jit(exponential_decay(batch))(steps[:, None])).T.view(np.int32)
+    got = jax.jit(jax.vmap(lambda c: exponential_decay(c)(steps)))(batch)
+    bad = np.nonzero(np.asarray(got).view(np.int32) != want)
+    assert bad[0].size == 0, (bad[0].size, [cfgs[i] for i in sorted(set(bad[0]))[:2]])
+    one = jax.jit(lambda c: exponential_decay(c)(steps))(cfgs[seed % len(cfgs)])
+    np.testing.assert_array_equal(np.asarray(one).view(np.int32), want[seed % len(cfgs)])
