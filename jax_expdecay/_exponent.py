@@ -404,8 +404,9 @@ def _device_log2_64(
     can have, is not flushed) is split into 12-bit halves whose products by ``r_j`` are
     exact, and is added as a double-float (``_df_add``); ``lo`` (``|lo| <= |mid|``) adds
     one float32 product in the low word (a part of it below 2^-126 after scaling is
-    below 2^-126 relative: dropped). Since ``x`` is the float32 nearest ``v`` (a leaf's ``hi``), ``|u| <= 2^-24
-    M`` and, where ``z`` is small (``e = j = 0``), ``|z| >= |M - 1| / 2`` or ``M = 1``:
+    below 2^-126 relative: dropped). Since ``x`` is the float32 nearest ``v`` (a leaf's
+    ``hi``), ``|u| <= 2^-24 M`` and, where ``z`` is small (``e = j = 0``),
+    ``|z| >= |M - 1| / 2`` or ``M = 1``:
     no cancellation beyond a factor 2, so ``z`` is within ~2^-47 relative (exact when
     ``mid = lo = 0``); ``|z| < 2^-8.3``. ``log1p(z) = z + z^2 (-1/2 + z/3 - z^2/4 + z^3/5 -
     z^4/6)`` (truncation < 2^-58 |z|) in double-float arithmetic, the last three terms in

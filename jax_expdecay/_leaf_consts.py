@@ -123,9 +123,9 @@ def _int_parts(hi: Any, lo: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
 
 
 def _digits(init_p, rate_p, d_u, d_hi, beyond, staircase: bool) -> tuple[jax.Array, ...]:
-    """``dig`` for traced leaves (``_exponent._device_digits``' layout): the float32 bits
-    of ``|init|`` and ``rate`` (hi), ``d``'s low word, flags; then the mid and lo pieces
-    of both and ``d``'s high word, so that the accurate path (``_fixed.accurate``, on the
+    """``dig`` for traced leaves: 30 int32 leaves, the last -1. The float32 bits of
+    ``|init|`` and ``rate`` (hi), ``d``'s low word, flags; then the mid and lo pieces of
+    both and ``d``'s high word, so that the accurate path (``_fixed.accurate``, on the
     host) takes the digits of the exact values, as for a host-built config."""
     i32 = jnp.int32
 
