@@ -17,6 +17,7 @@ from ._config import ExponentialDecayConfig, _batch_positions, _is_tracer, _take
 from ._evaluate import Hyper, end_value_in
 from ._exponent import P32, P64, Consts, _Prec, host_consts
 from ._leaf_consts import leaf_consts
+from ._numbers import _eager_transform
 from ._numerics import evaluate
 
 __all__ = ["ExponentialDecay", "exponential_decay"]
@@ -233,8 +234,13 @@ class ExponentialDecay:
         if step is _NO_STEP:
             raise TypeError(_NO_STEP_MESSAGE)
         step = _host_step(step)
-        if _is_tracer(step) or self.config._traced():  # pyright: ignore[reportPrivateUsage]
-            return self._evaluate(step)  # inside a transformation: trace inline
+        traced = self.config._traced()  # pyright: ignore[reportPrivateUsage]
+        if traced or _is_tracer(step):
+            if not _eager_transform():  # staged (jit, scan, ...): trace inline
+                return self._evaluate(step)
+            if traced:  # e.g. an eager grad w.r.t. a hyperparameter: one cached program
+                return _traced_evaluate(self, step)
+            # an eager grad/vmap w.r.t. the step: the eager program below, transformed
         # Eager: one dispatch of a jitted evaluation with the host constants as arguments,
         # compiled once per structure and step shape/dtype and shared by every schedule
         # (op-by-op dispatch of ~150 jnp ops cost ~1 ms a call).
@@ -630,6 +636,13 @@ def _evaluate_with(step: Any, consts: Any, hyper: Hyper, staircase: bool, dtype:
         wide = True  # float32 steps beyond 2^32 - 256 need the 64-bit integer path
     prec = P64 if wide else P32
     return evaluate(step, consts(prec), prec, staircase=staircase, hyper=hyper, out_dtype=out_dtype)
+
+
+@jax.jit
+def _traced_evaluate(schedule: ExponentialDecay, step: Any) -> jax.Array:
+    """A schedule whose config holds tracers of eager transformations (``grad`` w.r.t. a
+    hyperparameter outside ``jit``): the same evaluation, as one cached program."""
+    return schedule._evaluate(step)  # pyright: ignore[reportPrivateUsage]
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))

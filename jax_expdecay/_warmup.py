@@ -21,7 +21,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from ._config import ExponentialDecayConfig, _as_number, _describe, _is_tracer
-from ._numbers import _check_dict_keys
+from ._numbers import _check_dict_keys, _eager_transform
 from ._ramp import MAX_VALUE, MAX_WARMUP, MIN_NONZERO, ramp
 from ._schedule import ExponentialDecay
 
@@ -194,9 +194,10 @@ class WarmupExponentialDecay:
             raise TypeError(f"step must be an integer or float, got a bool: {step!r}")
         if not (_is_tracer(step) or isinstance(step, jax.Array)):
             step = _host_step(step)
-        if _is_tracer(step) or any(_is_tracer(x) for x in jax.tree_util.tree_leaves(self)):
+        traced = _is_tracer(step) or any(_is_tracer(x) for x in jax.tree_util.tree_leaves(self))
+        if traced and not _eager_transform():  # staged (jit, scan, ...): trace inline
             return self._evaluate(step)
-        return _eager_evaluate(self, step)
+        return _eager_evaluate(self, step)  # also under eager grad/vmap: one cached program
 
     def _evaluate(self, step: Any) -> jax.Array:
         step = jnp.asarray(step)
