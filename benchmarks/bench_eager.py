@@ -70,7 +70,9 @@ def main() -> None:
     if args.child:
         print(json.dumps(_child(args.child[0], args.child[1], args.rounds)))
         return
-    print(f"{'case':<10} {'optax first':>12} {'ours first':>11} {'optax':>10} {'ours':>10} {'ratio':>6}")
+    print(
+        f"{'case':<10} {'optax first':>12} {'ours first':>11} {'optax':>10} {'ours':>10} {'ratio':>6}"
+    )
     for case in CASES:
         got = {}
         for which in ("optax", "ours"):
