@@ -61,11 +61,12 @@ def main() -> int:
                     f"{v / kern[mode, 'optax']:.2f}x optax",
                 )
             )
-    for name, (const, sched) in train.items():
+    for name, (const, sched, theirs) in train.items():
         rows.append(
             (
                 f"{name} update",
-                f"{sched * 1e6:.1f} us with ours, {sched / const:.3f}x a constant rate",
+                f"{sched * 1e6:.1f} us with ours, {sched / const:.3f}x a constant rate "
+                f"(optax's schedule {theirs / const:.3f}x)",
             )
         )
     width = max(len(k) for k, _ in rows)

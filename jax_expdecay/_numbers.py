@@ -44,8 +44,9 @@ def _is_tracer(x: Any) -> bool:
 
 # Transformations that evaluate as they go (no program is being staged): a call under
 # only these may dispatch one cached jitted program, which JAX then differentiates or
-# batches as a whole.
-_EAGER_TRACES = frozenset({"EvalTrace", "JVPTrace", "LinearizeTrace", "BatchTrace"})
+# batches as a whole. (JAX before ~0.6 linearizes by partial evaluation, JaxprTrace: the
+# known primal values are computed as they go there too.)
+_EAGER_TRACES = frozenset({"EvalTrace", "JVPTrace", "LinearizeTrace", "BatchTrace", "JaxprTrace"})
 
 
 def _eager_transform() -> bool:
