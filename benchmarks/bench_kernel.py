@@ -1,6 +1,6 @@
 """Per-element cost over a large int32 step array, under jit: bare kernel vs optax vs ours.
 
-Run:  python benchmarks/bench_kernel.py [--log2n 23] [--rounds 15]
+Run:  python benchmarks/bench_kernel.py [--log2n 23] [--rounds 15] [--callback-cost]
 
 Times, in one process and interleaving the contenders round by round:
   bare      init * exp(step.astype(f32) * c)         (no stairs, ~1e6-ulp errors at large steps)
@@ -124,11 +124,85 @@ def bench_training(rounds: int, echo: bool = True) -> dict[str, tuple[float, flo
     return out
 
 
+def bench_callback_presence(rounds: int) -> None:
+    """Why a scalar schedule costs more than its arithmetic in a training update on CPU:
+    the adam update with a constant rate plus ``0 * f(count)`` for ``f`` a ``lax.cond``
+    whose untaken branch is plain arithmetic, the same with a ``jax.pure_callback`` in the
+    untaken branch (our accurate path's shape), and with the callback always called. Each
+    update also timed with ``block_until_ready`` after it (no overlap of Python dispatch
+    with the previous update's execution)."""
+    key = jax.random.PRNGKey(0)
+    k1, k2, k3 = jax.random.split(key, 3)
+    params = {
+        "w1": jax.random.normal(k1, (64, 128)) * 0.1,
+        "w2": jax.random.normal(k2, (128, 10)) * 0.1,
+    }
+    x = jax.random.normal(k3, (256, 64))
+    y = jnp.arange(256) % 10
+
+    def loss(p):
+        logits = jnp.tanh(x @ p["w1"]) @ p["w2"]
+        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+    def host(v):
+        return np.asarray(v) * 2
+
+    shape = jax.ShapeDtypeStruct((), jnp.float32)
+
+    def plain(v):
+        return jax.lax.cond(v > 1e30, lambda u: u * 2, lambda u: u + 1, v)
+
+    def with_cb(v):
+        return jax.lax.cond(
+            v > 1e30, lambda u: jax.pure_callback(host, shape, u), lambda u: u + 1, v
+        )
+
+    def always_cb(v):
+        return jax.pure_callback(host, shape, v)
+
+    fns = {}
+    for label, f in (("const", None), ("cond", plain), ("cond+cb", with_cb), ("cb", always_cb)):
+        lr = 1e-2 if f is None else (lambda c, f=f: 1e-2 + 0 * f(c.astype(jnp.float32)))
+        tx = optax.adam(lr)
+        state = tx.init(params)
+
+        @jax.jit
+        def step(p, s, tx=tx):
+            g = jax.grad(loss)(p)
+            u, s = tx.update(g, s, p)
+            return optax.apply_updates(p, u), s
+
+        def run(step=step, state=state, sync=False):
+            p, s = params, state
+            for _ in range(20):
+                p, s = step(p, s)
+                if sync:
+                    jax.block_until_ready(p)
+            return p
+
+        fns[label] = run
+        fns[label + " sync"] = lambda run=run: run(sync=True)
+    med = _median_times(fns, rounds)
+    print("\n# adam update (as above) + 0 * f(count): what a host callback in the program costs")
+    print(f"{'f':<9} {'async us':>9} {'sync us':>9} {'async/const':>11}")
+    for label in ("const", "cond", "cond+cb", "cb"):
+        a, b = med[label] / 20, med[label + " sync"] / 20
+        print(f"{label:<9} {a * 1e6:9.1f} {b * 1e6:9.1f} {a / (med['const'] / 20):11.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--log2n", type=int, default=23)
     ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument(
+        "--callback-cost",
+        action="store_true",
+        help="only time what a host callback in a training update costs (bench_callback_presence)",
+    )
     args = ap.parse_args()
+    if args.callback_cost:
+        bench_callback_presence(args.rounds)
+        return
     bench_arrays(args.log2n, args.rounds)
     bench_training(args.rounds)
 
