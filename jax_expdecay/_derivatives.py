@@ -42,13 +42,23 @@ def _times(k: jax.Array, tan: Any) -> jax.Array:
     arguments are one vector) contributes nothing, not NaN. Linear in ``tan`` (so it
     transposes): where ``k`` is inf, ``(tan * ±max) * max`` (inf unless ``tan`` is 0);
     elsewhere ``k * tan`` with the inf replaced by 0, so that neither branch of the
-    ``where`` is NaN in reverse mode."""
+    ``where`` is NaN in reverse mode.
+
+    The barrier between the two factors matters: when ``k`` is a compile-time constant
+    (under ``jit`` with the step closed over), XLA folds ``(x * c1) * c2`` into
+    ``x * (c1 * c2)``, and ``max * max`` is inf; the transposed branch not taken then
+    gave ``0 * inf = NaN`` (``jax.jit(jax.grad(...))`` w.r.t. the rate at a held step
+    was NaN, eagerly 0: 102 of 672 grid cases). And ``huge`` has ``k``'s sign bit (also
+    at ``k = ±0``), so that the branch not taken transposes to a zero of the same sign as
+    ``k * ct``: XLA drops an added constant zero, and the two zeros must not disagree
+    (``+max`` at ``k = -0``, e.g. d/d step of an underflowed value, turned its ``-0``
+    into ``+0``; ``-max`` at ``k = +0`` gave ``-0`` under jit, ``+0`` eagerly)."""
     tan = jnp.asarray(tan).astype(k.dtype)
     big = k.dtype.type(np.finfo(k.dtype).max)
     inf = jnp.isinf(k)
     finite_k = jnp.where(inf, jnp.zeros((), k.dtype), k)
-    huge = jnp.where(k > 0, big, -big)
-    return jnp.where(inf, (tan * huge) * big, finite_k * tan)
+    huge = jnp.where(jnp.signbit(k), -big, big)  # the unused branch: a zero of k's sign
+    return jnp.where(inf, jax.lax.optimization_barrier(tan * huge) * big, finite_k * tan)
 
 
 @jax.custom_jvp

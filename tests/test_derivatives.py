@@ -218,3 +218,42 @@ def test_d_init_near_a_midpoint_is_rate_to_the_p_not_the_value(traced):
     else:
         g = jax.grad(lambda i: f(i, rate))(3.0)
     assert float(g) == 1 + 2.0**-11
+
+
+# (staircase, step, rate, end_value): held (step < transition_begin), stair 0, clamped by
+# end_value, rate 0 while decaying. The true derivatives there are 0, except d/d init
+# (rate^0 = 1 while held or on stair 0) and d/d end_value (1 where it clamps).
+_CLOSED_OVER_CASES = [
+    (False, 0.0, 1.5, None),
+    (True, 9.0, 0.5, None),
+    (False, 1e4, 0.5, 0.05),
+    (False, 12.5, 0.0, None),
+]
+
+
+@pytest.mark.parametrize("case", _CLOSED_OVER_CASES, ids=["held", "stair0", "clamped", "rate0"])
+def test_jit_grad_with_the_step_closed_over_equals_eager(case):
+    """``jax.jit(jax.grad(...))`` with the step a constant of the program: XLA folded
+    ``(x * max) * max`` in the reverse rule of an infinite coefficient (``_times``) into
+    ``x * inf``, so the derivative w.r.t. the rate at a held step was NaN (eagerly 0;
+    102 of a 672-case grid), and a dropped ``+ 0`` left ``-0`` where eager gives ``+0``."""
+    stair, t, rate, ev = case
+    base = dict(i=0.1, r=rate, d=10.0, tb=5.0, ev=ev)
+
+    def g(x, name):
+        v = dict(base, **{name: x})
+        return exponential_decay(
+            v["i"], v["d"], v["r"], staircase=stair, transition_begin=v["tb"], end_value=v["ev"]
+        )(t)
+
+    for name in ("i", "r", "d", "tb", "ev"):
+        if base[name] is None:
+            continue
+        f = functools.partial(g, name=name)
+        eager = np.asarray(jax.grad(f)(base[name]))
+        staged = np.asarray(jax.jit(jax.grad(f))(base[name]))
+        assert not np.isnan(staged), (name, case)
+        assert eager.view(np.int32) == staged.view(np.int32), (name, case, eager, staged)
+    held = stair or t < 5.0
+    if held:  # d/d init is rate^0 = 1 (not clamped here); the rest 0
+        assert float(jax.jit(jax.grad(functools.partial(g, name="i")))(0.1)) == 1.0
