@@ -70,8 +70,8 @@ def bench_arrays(log2n: int, rounds: int, echo: bool = True) -> dict[tuple[str, 
     return out
 
 
-def bench_training(rounds: int, echo: bool = True) -> dict[str, tuple[float, float, float]]:
-    """Per-update seconds (constant rate, our schedule, optax's schedule) for sgd and adam."""
+def _mlp():
+    """The parameters and loss of a 64-128-10 MLP on 256 random examples."""
     key = jax.random.PRNGKey(0)
     k1, k2, k3 = jax.random.split(key, 3)
     params = {
@@ -84,6 +84,13 @@ def bench_training(rounds: int, echo: bool = True) -> dict[str, tuple[float, flo
     def loss(p):
         logits = jnp.tanh(x @ p["w1"]) @ p["w2"]
         return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+    return params, loss
+
+
+def bench_training(rounds: int, echo: bool = True) -> dict[str, tuple[float, float, float]]:
+    """Per-update seconds (constant rate, our schedule, optax's schedule) for sgd and adam."""
+    params, loss = _mlp()
 
     sched = jax_expdecay.exponential_decay(1e-2, 100, 0.96, staircase=True)
     theirs = optax.exponential_decay(1e-2, 100, 0.96, staircase=True)
@@ -131,18 +138,7 @@ def bench_callback_presence(rounds: int) -> None:
     untaken branch (our accurate path's shape), and with the callback always called. Each
     update also timed with ``block_until_ready`` after it (no overlap of Python dispatch
     with the previous update's execution)."""
-    key = jax.random.PRNGKey(0)
-    k1, k2, k3 = jax.random.split(key, 3)
-    params = {
-        "w1": jax.random.normal(k1, (64, 128)) * 0.1,
-        "w2": jax.random.normal(k2, (128, 10)) * 0.1,
-    }
-    x = jax.random.normal(k3, (256, 64))
-    y = jnp.arange(256) % 10
-
-    def loss(p):
-        logits = jnp.tanh(x @ p["w1"]) @ p["w2"]
-        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+    params, loss = _mlp()
 
     def host(v):
         return np.asarray(v) * 2
