@@ -88,6 +88,28 @@ def _mlp():
     return params, loss
 
 
+def _updates(tx, params, loss):
+    """``run(sync=False)``: 20 jitted updates of ``params`` by ``tx`` (with ``sync``, a
+    ``block_until_ready`` after each)."""
+    state = tx.init(params)
+
+    @jax.jit
+    def step(p, s):
+        g = jax.grad(loss)(p)
+        u, s = tx.update(g, s, p)
+        return optax.apply_updates(p, u), s
+
+    def run(sync: bool = False):
+        p, s = params, state
+        for _ in range(20):
+            p, s = step(p, s)
+            if sync:
+                jax.block_until_ready(p)
+        return p
+
+    return run
+
+
 def bench_training(rounds: int, echo: bool = True) -> dict[str, tuple[float, float, float]]:
     """Per-update seconds (constant rate, our schedule, optax's schedule) for sgd and adam."""
     params, loss = _mlp()
@@ -104,22 +126,7 @@ def bench_training(rounds: int, echo: bool = True) -> dict[str, tuple[float, flo
     for name, make in (("sgd", optax.sgd), ("adam", optax.adam)):
         fns = {}
         for label, lr in (("const", 1e-2), ("optax", theirs), ("sched", sched)):
-            tx = make(lr)
-            state = tx.init(params)
-
-            @jax.jit
-            def step(p, s, tx=tx):
-                g = jax.grad(loss)(p)
-                u, s = tx.update(g, s, p)
-                return optax.apply_updates(p, u), s
-
-            def run(step=step, state=state):
-                p, s = params, state
-                for _ in range(20):
-                    p, s = step(p, s)
-                return p
-
-            fns[label] = run
+            fns[label] = _updates(make(lr), params, loss)
         med = _median_times(fns, rounds)
         out[name] = (med["const"] / 20, med["sched"] / 20, med["optax"] / 20)
         if echo:
@@ -159,23 +166,7 @@ def bench_callback_presence(rounds: int) -> None:
     fns = {}
     for label, f in (("const", None), ("cond", plain), ("cond+cb", with_cb), ("cb", always_cb)):
         lr = 1e-2 if f is None else (lambda c, f=f: 1e-2 + 0 * f(c.astype(jnp.float32)))
-        tx = optax.adam(lr)
-        state = tx.init(params)
-
-        @jax.jit
-        def step(p, s, tx=tx):
-            g = jax.grad(loss)(p)
-            u, s = tx.update(g, s, p)
-            return optax.apply_updates(p, u), s
-
-        def run(step=step, state=state, sync=False):
-            p, s = params, state
-            for _ in range(20):
-                p, s = step(p, s)
-                if sync:
-                    jax.block_until_ready(p)
-            return p
-
+        run = _updates(optax.adam(lr), params, loss)
         fns[label] = run
         fns[label + " sync"] = lambda run=run: run(sync=True)
     med = _median_times(fns, rounds)
