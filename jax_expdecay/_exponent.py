@@ -350,6 +350,12 @@ def _log_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 _log_table = functools.cache(_log_table)  # made on first use (~30 ms of decimal)
 
 
+@functools.cache
+def _log_rows() -> np.ndarray:
+    """``_log_table`` as rows ``(r_j, hi_j, lo_j)``: one gather per lookup."""
+    return np.stack(_log_table(), axis=-1)
+
+
 def _df_add(a: tuple, b: tuple) -> tuple[jax.Array, jax.Array]:
     s, e = _two_sum(a[0], b[0])
     return _fast_two_sum(s, (e + a[1]) + b[1])
@@ -421,9 +427,10 @@ def _device_log2_64(
     big = m > f32(1.4142135)
     m = jnp.where(big, m * f32(0.5), m)  # exact
     e = jnp.where(big, e + 1, e)
-    log_r, log_hi, log_lo = _log_table()
     j = jnp.round((m - f32(1)) * f32(256)).astype(i32) + 76
-    rj = jnp.take(log_r, j, mode="clip")
+    # one gather of the three columns (each gather is a kernel of its own to XLA)
+    row = jnp.take(_log_rows(), j, axis=0, mode="clip")
+    rj, table_hi, table_lo = row[..., 0], row[..., 1], row[..., 2]
     m1, m2 = _split(m, P32)
     z = _two_sum(m1 * rj - f32(1), m2 * rj)  # exact: Sterbenz, then TwoSum
     if mid is not None:
@@ -437,8 +444,7 @@ def _device_log2_64(
     q = _df_add(q, (tail, f32(0)))
     log1p = _df_add(z, _df_mul(_df_mul(z, z), q))
     y = _df_mul(log1p, d64)
-    table = (jnp.take(log_hi, j, mode="clip"), jnp.take(log_lo, j, mode="clip"))
-    y = _df_add(table, y)
+    y = _df_add((table_hi, table_lo), y)
     return _df_add(((e * 64).astype(f32), f32(0)), y)
 
 
