@@ -131,6 +131,11 @@ def _unit_dig(dig: tuple, xp: Any) -> tuple:
     columns 0-1 (1.0: low word 0, high word 0x3FF00000); rows marked -1 (a traced float32
     config) its float32 bits in column 0 (1.0f: 0x3F800000) and the mid and lo pieces in
     columns 4-5 (0)."""
+    if len(dig) == 1:  # a traced float32 config's columns in one array (``_leaf_consts``)
+        arr = dig[0]
+        idx = jax.lax.broadcasted_iota(np.int32, arr.shape, arr.ndim - 1)
+        arr = jnp.where(idx == 0, np.int32(0x3F800000), arr)  # elementwise: no new kernel
+        return (jnp.where((idx == 4) | (idx == 5), np.int32(0), arr),)
     cols = list(dig)
     mark = cols[-1]
     i32 = np.int32

@@ -212,8 +212,12 @@ def _accurate(und, n, frac, c: Consts, bits: int, emin: int, emax: int):
     ones = (1,) * len(shape)  # an integer step's zero fraction, broadcast on the host
     frac = jnp.zeros(ones, wdt) if frac is None else jnp.broadcast_to(frac, shape)
     n = jnp.broadcast_to(n, shape)
-    lead = jnp.broadcast_shapes(*(jnp.shape(x) for x in c.dig))
-    dig = jnp.stack([jnp.broadcast_to(x, lead) for x in c.dig], axis=-1)
+    if len(c.dig) == 1:  # a traced config's digits, already stacked (``_leaf_consts``)
+        dig = c.dig[0]
+        lead = dig.shape[:-1]
+    else:
+        lead = jnp.broadcast_shapes(*(jnp.shape(x) for x in c.dig))
+        dig = jnp.stack([jnp.broadcast_to(x, lead) for x in c.dig], axis=-1)
     dig = dig.reshape((1,) * (len(shape) - len(lead)) + dig.shape)
     host = functools.partial(
         _fixed.accurate, bits=bits, emin=emin, emax=emax, na=_NA, out=np.dtype(wdt).type

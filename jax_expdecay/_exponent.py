@@ -103,7 +103,8 @@ class Consts(NamedTuple):
     floor: Any  # bool: decay_rate < 1 (end_value is a floor, else a cap)
     one: Any  # bool: decay_rate == 1 (the value never moves, even at step +inf)
     bad: Any  # bool: an invalid traced hyperparameter (the value is NaN at every step)
-    dig: Any  # 30 int32 leaves: A and K as 12-bit fixed-point digits (``_digits_of``)
+    dig: Any  # the accurate path's exact config: 30 int32 leaves (``exact_rows``), or for a
+    # traced float32 config one array of 30 columns (``_leaf_consts._digits``)
     ev: Any = None  # end_value rounded once into the output dtype (host-built configs)
 
 

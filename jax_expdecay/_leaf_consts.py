@@ -41,9 +41,11 @@ from ._exponent import (
     _df_add,
     _df_mul,
     _div_int,
+    _limbs,
     _Prec,
     _split,
     _to_uint,
+    _two_sum,
     traced_consts,
 )
 
@@ -107,10 +109,30 @@ def _words_df(dh: jax.Array, dl: jax.Array) -> tuple[jax.Array, jax.Array]:
     return _df_add(s, (lo_lo, jnp.zeros_like(lo_lo)))
 
 
-def _div_df(x: tuple[jax.Array, jax.Array], d: tuple[jax.Array, jax.Array]):
-    q = x[0] / d[0]
-    p_hi, p_lo = _df_mul((q, jnp.zeros_like(q)), d)
-    return _fast_two_sum(q, (((x[0] - p_hi) - p_lo) + x[1]) / d[0])
+def _div_words(x: tuple[jax.Array, jax.Array], d_u: jax.Array, d_df: tuple, big: jax.Array):
+    """``x / d`` as a double-float, for ``d = d_u < 2^32`` (``_exponent._div_int``: an
+    exact remainder from ``d``'s integer limbs) or, where ``big``, ``d >= 2^32`` given as
+    the double-float ``d_df`` (``_words_df``; the remainder from a double-float product).
+
+    The same operations as computing each quotient on its own and selecting, but with
+    the divisor selected first, so the program holds two divisions instead of four: XLA
+    makes every division with several consumers a kernel of its own (~6 kernels and
+    ~80 ms of compile less per traced program)."""
+    x_hi, x_lo = x
+    d2, d1, d0 = _limbs(d_u, P32)
+    df = jnp.where(big, d_df[0], d_u.astype(_F32))
+    q = x_hi / df
+    q1, q2 = _split(q, P32)
+    # d < 2^32: x - q d exactly, from q's halves times d's 12/12/8-bit limbs
+    rem, e = _two_sum(x_hi, -(q1 * d2))
+    lo = e
+    for t in (q1 * d1, q2 * d2, q1 * d0, q2 * d1, q2 * d0):
+        rem, e = _two_sum(rem, -t)
+        lo = lo + e
+    # d >= 2^32: the residual of a double-float product
+    p_hi, p_lo = _df_mul((q, jnp.zeros_like(q)), d_df)
+    r = jnp.where(big, (x_hi - p_hi) - p_lo, rem + lo)
+    return _fast_two_sum(q, (r + x_lo) / df)
 
 
 def _int_parts(hi: Any, lo: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -128,7 +150,8 @@ def _int_parts(hi: Any, lo: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
 
 
 def _digits(init_p, rate_p, d_u, d_hi, beyond, staircase: bool) -> tuple[jax.Array, ...]:
-    """``dig`` for traced leaves: 30 int32 leaves, the last -1. The float32 bits of
+    """``dig`` for traced leaves: 30 int32 columns, the last -1, stacked along a last axis
+    (a 1-tuple; host-built configs have 30 leaves, ``_exponent.exact_rows``). The float32 bits of
     ``|init|`` and ``rate`` (hi), ``d``'s low word, flags; then the mid and lo pieces of
     both and ``d``'s high word, so that the accurate path (``_fixed.accurate``, on the
     host) takes the digits of the exact values, as for a host-built config."""
@@ -142,10 +165,17 @@ def _digits(init_p, rate_p, d_u, d_hi, beyond, staircase: bool) -> tuple[jax.Arr
     cols += [bits(init_p[1]), bits(init_p[2]), bits(rate_p[1]), bits(rate_p[2])]
     cols += [jax.lax.bitcast_convert_type(d_hi.astype(jnp.uint32), i32)]
     shape = jnp.broadcast_shapes(*(jnp.shape(c) for c in cols))
-    cols = [jnp.broadcast_to(c, shape) for c in cols]
-    pad = [jnp.zeros(shape, i32)] * (_NA + _NK - len(cols) - 1)
-    mark = jnp.full(shape, -1, i32)  # a last digit no host-built config has
-    return (*cols, *pad, mark)  # 30 leaves of the batch shape, as _exponent's digits
+    # One array (batch shape + (30,)) in a 1-tuple. As 30 separate leaves, each was an
+    # operand of the accurate path's lax.cond that XLA made a kernel of its own (8 kernels
+    # of a traced scalar program, ~5-10 ms of compile each); jnp.stack did not help (XLA
+    # split the concatenate back into one kernel per column). Selects on the column index
+    # are one elementwise kernel.
+    n = _NA + _NK
+    idx = jax.lax.broadcasted_iota(i32, (*shape, n), len(shape))
+    out = jnp.where(idx == n - 1, i32(-1), i32(0))  # a last digit no host-built config has
+    for i, c in enumerate(cols):
+        out = jnp.where(idx == i, c[..., None], out)
+    return (out,)
 
 
 def leaf_consts(leaves: tuple[Any, ...], staircase: bool, p: _Prec) -> Consts:
@@ -186,15 +216,12 @@ def leaf_consts(leaves: tuple[Any, ...], staircase: bool, p: _Prec) -> Consts:
         k_lo = jnp.where(d_big, _F32(0), l_lo)
         d_f = d_raw.astype(_F32) + d_hi.astype(_F32) * _F32(2.0**32)
     else:
-        small = _div_int(l_hi, l_lo, d_u)
         if jnp.issubdtype(d_raw.dtype, jnp.integer):
             d_df = _words_df(d_hi, d_raw.astype(jnp.uint32))
-            large = _div_df((l_hi, l_lo), d_df)
-            k_hi = jnp.where(d_big, large[0], small[0])
-            k_lo = jnp.where(d_big, large[1], small[1])
+            k_hi, k_lo = _div_words((l_hi, l_lo), d_u, d_df, d_big)
             d_f = d_df[0]
         else:  # a traced float decay_steps (below 2^32 in float32 anyway)
-            k_hi, k_lo = small
+            k_hi, k_lo = _div_int(l_hi, l_lo, d_u)
             d_f = d_raw.astype(_F32)
     t_big, t_raw, _ = _int_parts(th, tl)
     tb_u = jnp.where(t_big, jnp.uint32(P32.umax), _to_uint(t_raw, P32, 0))
