@@ -65,7 +65,6 @@ saturating at ``2^32 - 256``/``2^64 - 2048``; ``+inf`` gives the limit) and
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
@@ -563,7 +562,7 @@ class _Step(NamedTuple):
     # the same parse traced again: where the accurate path needs ``n`` and ``frac``, it
     # recomputes them inside its ``lax.cond`` branch (from the step, which is there
     # anyway) instead of keeping them alive as arrays for the common case
-    again: Callable[[], _Step] | None = None
+    again: functools.partial[_Step] | None = None
 
 
 def _parse_step(step: jax.Array, c: Consts, p: _Prec, staircase: bool) -> _Step:
@@ -600,9 +599,8 @@ def _parse_step(step: jax.Array, c: Consts, p: _Prec, staircase: bool) -> _Step:
         pf = n.astype(p.float_dtype) if f is None else n.astype(p.float_dtype) + f
         pf = pf * c.inv_d
     pf = jnp.where(hold, w(0), pf)
-    return _Step(
-        n, frac, hold, decayed, nan, posinf, pf, lambda: _parse_step(step, c, p, staircase)
-    )
+    again = functools.partial(_parse_step, step, c, p, staircase)
+    return _Step(n, frac, hold, decayed, nan, posinf, pf, again)
 
 
 # ----------------------------------------------------------------------------------------

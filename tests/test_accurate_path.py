@@ -162,3 +162,44 @@ def test_float64_tie_by_construction(x64):
     got2 = exponential_decay(1.0, 1, r2, staircase=True)(np.int64(2))
     assert float(got2) == float(F(r2) ** 2)
     assert jax.config.jax_enable_x64  # pyright: ignore[reportAttributeAccessIssue]
+
+
+def test_vmap_calls_the_host_only_when_a_value_is_undecided(monkeypatch):
+    """Under ``vmap`` the accurate path's ``lax.cond`` had a batched predicate, so JAX made
+    it a ``select`` and the host callback ran at every call (100 of 100 below). The
+    predicate is now taken over the whole batch: no call while every value is decided,
+    and the undecided ones (step 750390 of the Keras documentation example, which only
+    the accurate path rounds correctly) still resolved, also under nested ``vmap``."""
+    from jax_expdecay import ExponentialDecayConfig, stack
+
+    calls = []
+    real = _fixed.accurate
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_fixed, "accurate", counting)
+    configs = stack([ExponentialDecayConfig(0.1, 1000, r) for r in (0.9, 0.96, 0.5, 0.99)])
+    over_configs = jax.jit(jax.vmap(lambda c, t: exponential_decay(c)(t), in_axes=(0, None)))
+    over_steps = jax.jit(jax.vmap(lambda t: exponential_decay(0.1, 1000, 0.96)(t)))
+    for t in range(50):
+        over_configs(configs, np.int32(t)).block_until_ready()
+        over_steps(np.arange(t, t + 8, dtype=np.int32)).block_until_ready()
+    assert calls == []
+
+    keras = ExponentialDecayConfig(0.1, 100_000, 0.96)
+    steps = np.array([750390, 5, 1000, 750390], np.int32)
+    want = np.asarray(exponential_decay(keras)(steps)).view(np.int32)
+    assert want[0] == 0x3D96C35B  # the correctly rounded value; the fast path gives ...5a
+    both = stack([keras, keras.replace(decay_rate=0.5), keras])
+    got = [
+        jax.jit(jax.vmap(lambda t: exponential_decay(keras)(t)))(steps),
+        jax.jit(jax.vmap(lambda c: exponential_decay(c)(steps)))(both)[2],
+        jax.vmap(
+            jax.vmap(lambda c, t: exponential_decay(c)(t), in_axes=(None, 0)), in_axes=(0, None)
+        )(both, steps)[0],
+    ]
+    for g in got:
+        np.testing.assert_array_equal(np.asarray(g).view(np.int32), want)
+    assert len(calls) >= 3
