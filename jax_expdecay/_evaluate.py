@@ -255,15 +255,8 @@ def _resolve(
 
 @functools.cache
 def _resolver(p: _Prec, staircase: bool, bits: int, emin: int, emax: int) -> Any:
-    """``_resolve``'s ``lax.cond`` as a function of its operands, with a ``vmap`` rule.
-
-    Under ``vmap`` a ``lax.cond`` whose predicate is batched becomes a ``select`` of both
-    branches: the host callback ran at every call of a ``vmap``ped schedule (over steps,
-    or over configs with a scalar step, as in a sweep of training steps), undecided
-    values or not (100 of 100 calls, measured). The rule takes the predicate over the
-    whole batch instead, so the branch, ``vmap``ped inside it, runs only when some value
-    of the batch is undecided. (Under nested ``vmap``s the outer ones still see a batched
-    predicate and select: correct, and as slow as before.)"""
+    """``_resolve``'s ``lax.cond`` as a function of its operands ``(marked, step, c_step,
+    c)``: the branch parses the step again and asks the host (``_accurate``)."""
     from ._exponent import _parse_step
 
     def fix_one(v: jax.Array, step: Any, c_step: Consts, c: Consts) -> jax.Array:
@@ -272,24 +265,31 @@ def _resolver(p: _Prec, staircase: bool, bits: int, emin: int, emax: int) -> Any
         acc, ok = _accurate(flagged, s.n, s.frac, c, bits, emin, emax)
         return jnp.where(flagged & ok, acc, jnp.abs(v))
 
+    return _cond_over_batch(fix_one)
+
+
+def _cond_over_batch(fix: Any) -> Any:
+    """``lax.cond(any(marked < 0), fix, identity)`` whose predicate stays one boolean
+    under ``vmap``.
+
+    Under ``vmap`` a ``lax.cond`` whose predicate is batched becomes a ``select`` of both
+    branches: the host callback ran at every call of a ``vmap``ped schedule (over steps,
+    or over configs with a scalar step, as in a sweep of training steps), undecided
+    values or not (100 of 100 calls, measured). The ``vmap`` rule takes the predicate
+    over the whole batch and ``vmap``s the branch inside the ``cond``; the result is the
+    same construction again, so an outer ``vmap`` does the same."""
+
     @jax.custom_batching.custom_vmap
-    def resolve(marked: jax.Array, step: Any, c_step: Consts, c: Consts) -> jax.Array:
-        return jax.lax.cond(
-            jnp.any(marked < 0),
-            lambda v: fix_one(v, step, c_step, c),
-            lambda v: v,
-            marked,
-        )
+    def resolve(marked: jax.Array, *ops: Any) -> jax.Array:
+        return jax.lax.cond(jnp.any(marked < 0), lambda v: fix(v, *ops), lambda v: v, marked)
 
     @resolve.def_vmap
-    def _rule(axis_size: int, in_batched: Any, marked, step, c_step, c):
-        axes = jax.tree.map(lambda b: 0 if b else None, list(in_batched))
-        if axes[0] is None:  # nothing the value depends on is batched
-            return resolve(marked, step, c_step, c), False
-
-        def fix(v):
-            return jax.vmap(fix_one, in_axes=(0, *axes[1:]))(v, step, c_step, c)
-
-        return jax.lax.cond(jnp.any(marked < 0), fix, lambda v: v, marked), True
+    def _rule(axis_size: int, in_batched: Any, marked: jax.Array, *ops: Any):
+        if not any(jax.tree.leaves(in_batched)):
+            return resolve(marked, *ops), False
+        if not in_batched[0]:  # the value not batched but an operand is: batch it too
+            marked = jnp.broadcast_to(marked, (axis_size, *jnp.shape(marked)))
+        axes = jax.tree.map(lambda b: 0 if b else None, list(in_batched[1:]))
+        return _cond_over_batch(jax.vmap(fix, in_axes=(0, *axes)))(marked, *ops), True
 
     return resolve

@@ -169,7 +169,7 @@ def test_vmap_calls_the_host_only_when_a_value_is_undecided(monkeypatch):
     it a ``select`` and the host callback ran at every call (100 of 100 below). The
     predicate is now taken over the whole batch: no call while every value is decided,
     and the undecided ones (step 750390 of the Keras documentation example, which only
-    the accurate path rounds correctly) still resolved, also under nested ``vmap``."""
+    the accurate path rounds correctly) still resolved; nested ``vmap`` too."""
     from jax_expdecay import ExponentialDecayConfig, stack
 
     calls = []
@@ -183,9 +183,12 @@ def test_vmap_calls_the_host_only_when_a_value_is_undecided(monkeypatch):
     configs = stack([ExponentialDecayConfig(0.1, 1000, r) for r in (0.9, 0.96, 0.5, 0.99)])
     over_configs = jax.jit(jax.vmap(lambda c, t: exponential_decay(c)(t), in_axes=(0, None)))
     over_steps = jax.jit(jax.vmap(lambda t: exponential_decay(0.1, 1000, 0.96)(t)))
+    one = jax.vmap(lambda c, t: exponential_decay(c)(t), in_axes=(None, 0))
+    nested = jax.jit(jax.vmap(one, in_axes=(0, None)))
     for t in range(50):
         over_configs(configs, np.int32(t)).block_until_ready()
         over_steps(np.arange(t, t + 8, dtype=np.int32)).block_until_ready()
+        nested(configs, np.arange(t, t + 8, dtype=np.int32)).block_until_ready()
     assert calls == []
 
     keras = ExponentialDecayConfig(0.1, 100_000, 0.96)
@@ -196,9 +199,8 @@ def test_vmap_calls_the_host_only_when_a_value_is_undecided(monkeypatch):
     got = [
         jax.jit(jax.vmap(lambda t: exponential_decay(keras)(t)))(steps),
         jax.jit(jax.vmap(lambda c: exponential_decay(c)(steps)))(both)[2],
-        jax.vmap(
-            jax.vmap(lambda c, t: exponential_decay(c)(t), in_axes=(None, 0)), in_axes=(0, None)
-        )(both, steps)[0],
+        nested(both, steps)[0],
+        jax.vmap(one, in_axes=(0, None))(both, steps)[2],
     ]
     for g in got:
         np.testing.assert_array_equal(np.asarray(g).view(np.int32), want)
