@@ -89,12 +89,7 @@ def _log2_both(init_p: tuple, rate_p: tuple) -> tuple[tuple, tuple]:
     # divisor is exactly 1 (2 only for a NaN hi, whose config is NaN anyway) but not a
     # constant XLA could fold; x / 1 is exact. Saves ~40 ms of compile per program.
     one = jnp.where(h == h, _F32(1), _F32(2))
-    # Two such divisions (one per word) still made two kernels, each with its own copy of
-    # the log; one complex division by 1 + 0i (exact: Smith's algorithm or the textbook
-    # formula both reduce to x / 1 and x * 0 here) makes one: 4 kernels and ~6% of
-    # a traced program's compile less (docs/numerics.md).
-    packed = jax.lax.complex(y_hi, y_lo) / one.astype(jnp.complex64)
-    y_hi, y_lo = jnp.real(packed), jnp.imag(packed)
+    y_hi, y_lo = y_hi / one, y_lo / one
     return (y_hi[0], y_hi[1]), (y_lo[0], y_lo[1])
 
 
