@@ -454,18 +454,25 @@ def _div_int(x_hi: jax.Array, x_lo: jax.Array, d: jax.Array) -> tuple[jax.Array,
     ``q = fl(x_hi / d)`` is any close float32; the remainder ``x - q d`` is formed
     exactly from ``q``'s halves times ``d``'s 12/12/8-bit limbs, and ``q_lo = rem / d``.
     """
-    f32 = jnp.float32
-    d2, d1, d0 = _limbs(d, P32)
-    df = d.astype(f32)
+    df = d.astype(jnp.float32)
     q = x_hi / df
+    rem, lo = remainder(x_hi, q, d)
+    q_lo = ((rem + lo) + x_lo) / df
+    return _fast_two_sum(q, q_lo)
+
+
+def remainder(x_hi: jax.Array, q: jax.Array, d: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``x_hi - q d`` for a float32 ``q`` and a uint32 ``d``, as ``rem + lo``: ``q``'s
+    12-bit halves times ``d``'s 12/12/8-bit limbs are exact products, subtracted by TwoSum
+    (``rem`` carries the sum, ``lo`` the accumulated errors)."""
+    d2, d1, d0 = _limbs(d, P32)
     q1, q2 = _split(q, P32)
     rem, e = _two_sum(x_hi, -(q1 * d2))
     lo = e
     for t in (q1 * d1, q2 * d2, q1 * d0, q2 * d1, q2 * d0):
         rem, e = _two_sum(rem, -t)
         lo = lo + e
-    q_lo = ((rem + lo) + x_lo) / df
-    return _fast_two_sum(q, q_lo)
+    return rem, lo
 
 
 def _invalid(init_w: jax.Array, d: Any, rate_w: jax.Array) -> jax.Array:

@@ -41,11 +41,10 @@ from ._exponent import (
     _df_add,
     _df_mul,
     _div_int,
-    _limbs,
     _Prec,
     _split,
     _to_uint,
-    _two_sum,
+    remainder,
     traced_consts,
 )
 
@@ -114,16 +113,9 @@ def _div_words(x: tuple[jax.Array, jax.Array], d_u: jax.Array, d_df: tuple, big:
     makes every division with several consumers a kernel of its own (~6 kernels and
     ~80 ms of compile less per traced program)."""
     x_hi, x_lo = x
-    d2, d1, d0 = _limbs(d_u, P32)
     df = jnp.where(big, d_df[0], d_u.astype(_F32))
     q = x_hi / df
-    q1, q2 = _split(q, P32)
-    # d < 2^32: x - q d exactly, from q's halves times d's 12/12/8-bit limbs
-    rem, e = _two_sum(x_hi, -(q1 * d2))
-    lo = e
-    for t in (q1 * d1, q2 * d2, q1 * d0, q2 * d1, q2 * d0):
-        rem, e = _two_sum(rem, -t)
-        lo = lo + e
+    rem, lo = remainder(x_hi, q, d_u)  # d < 2^32: x - q d exactly
     # d >= 2^32: the residual of a double-float product
     p_hi, p_lo = _df_mul((q, jnp.zeros_like(q)), d_df)
     r = jnp.where(big, (x_hi - p_hi) - p_lo, rem + lo)
