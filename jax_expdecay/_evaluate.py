@@ -241,14 +241,7 @@ def _resolve(
     host. (Gathering the undecided elements first, by ``nonzero``, made compiling a
     jitted array schedule ~8x slower; the host skips the decided ones anyway.)"""
     marked = jax.lax.optimization_barrier(jnp.where(und, -val, val))
-    if st.again is None:  # no step to parse again: the parsed one goes into the branch
-
-        def fix(v):
-            flagged = v < 0
-            acc, ok = _accurate(flagged, st.n, st.frac, c, bits, emin, emax)
-            return jnp.where(flagged & ok, acc, jnp.abs(v))
-
-        return jax.lax.cond(jnp.any(marked < 0), fix, lambda v: v, marked)
+    assert st.again is not None  # _parse_step always sets it
     step, c_step, p, staircase = st.again.args
     return _resolver(p, staircase, bits, emin, emax)(marked, step, c_step, c)
 

@@ -110,8 +110,8 @@ def _div_words(x: tuple[jax.Array, jax.Array], d_u: jax.Array, d_df: tuple, big:
 
     The same operations as computing each quotient on its own and selecting, but with
     the divisor selected first, so the program holds two divisions instead of four: XLA
-    makes every division with several consumers a kernel of its own (~6 kernels and
-    ~80 ms of compile less per traced program)."""
+    makes every division with several consumers a kernel of its own (5 kernels and
+    ~40 ms of compile less per traced program, measured)."""
     x_hi, x_lo = x
     df = jnp.where(big, d_df[0], d_u.astype(_F32))
     q = x_hi / df
