@@ -110,30 +110,59 @@ def _updates(tx, params, loss):
     return run
 
 
+def _paired_ratios(fns: dict, rounds: int, base: str) -> tuple[dict, dict]:
+    """Median seconds per call of each contender, and for each the quartiles of its time
+    over ``base``'s time in the same round. Each round runs every contender once, in an
+    order rotated by one each round, so that a slow spell of this shared machine hits
+    the contenders of one round alike and no contender always runs first."""
+    for f in fns.values():
+        jax.block_until_ready(f())  # compile + warm up
+    keys = list(fns)
+    times: dict[str, list[float]] = {k: [] for k in keys}
+    for r in range(rounds):
+        for k in keys[r % len(keys) :] + keys[: r % len(keys)]:
+            t0 = time.perf_counter()
+            jax.block_until_ready(fns[k]())
+            times[k].append(time.perf_counter() - t0)
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    quart = {
+        k: tuple(np.percentile(np.asarray(v) / np.asarray(times[base]), [25, 50, 75]))
+        for k, v in times.items()
+    }
+    return med, quart
+
+
 def bench_training(rounds: int, echo: bool = True) -> dict[str, tuple[float, float, float]]:
-    """Per-update seconds (constant rate, our schedule, optax's schedule) for sgd and adam."""
+    """Per-update seconds (constant rate, our schedule, optax's schedule) for sgd and adam.
+
+    Printed with the quartiles of the per-round ratios to the constant rate: "within
+    noise" means the constant rate's own spread, which optax's column shows too."""
     params, loss = _mlp()
 
     sched = jax_expdecay.exponential_decay(1e-2, 100, 0.96, staircase=True)
     theirs = optax.exponential_decay(1e-2, 100, 0.96, staircase=True)
     out: dict[str, tuple[float, float, float]] = {}
     if echo:
-        print("\n# one jitted optimizer update of a 64-128-10 MLP on 256 examples (scalar step)")
+        print(
+            "\n# one jitted optimizer update of a 64-128-10 MLP on 256 examples (scalar step);"
+            f"\n# ratios: median [quartiles] over {rounds} rounds of the ratio to the constant"
+            " rate in the same round"
+        )
         print(
             f"{'optimizer':<9} {'const us':>9} {'optax us':>9} {'ours us':>9} "
-            f"{'optax/const':>11} {'ours/const':>10}"
+            f"{'optax/const':>23} {'ours/const':>23}"
         )
     for name, make in (("sgd", optax.sgd), ("adam", optax.adam)):
         fns = {}
         for label, lr in (("const", 1e-2), ("optax", theirs), ("sched", sched)):
             fns[label] = _updates(make(lr), params, loss)
-        med = _median_times(fns, rounds)
+        med, q = _paired_ratios(fns, rounds, "const")
         out[name] = (med["const"] / 20, med["sched"] / 20, med["optax"] / 20)
         if echo:
+            fmt = "{1:.3f} [{0:.3f}, {2:.3f}]".format
             print(
                 f"{name:<9} {med['const'] / 20 * 1e6:9.1f} {med['optax'] / 20 * 1e6:9.1f} "
-                f"{med['sched'] / 20 * 1e6:9.1f} {med['optax'] / med['const']:11.3f} "
-                f"{med['sched'] / med['const']:10.3f}"
+                f"{med['sched'] / 20 * 1e6:9.1f} {fmt(*q['optax']):>23} {fmt(*q['sched']):>23}"
             )
     return out
 
@@ -169,12 +198,56 @@ def bench_callback_presence(rounds: int) -> None:
         run = _updates(optax.adam(lr), params, loss)
         fns[label] = run
         fns[label + " sync"] = lambda run=run: run(sync=True)
-    med = _median_times(fns, rounds)
+    med, q = _paired_ratios(fns, rounds, "const")
     print("\n# adam update (as above) + 0 * f(count): what a host callback in the program costs")
-    print(f"{'f':<9} {'async us':>9} {'sync us':>9} {'async/const':>11}")
+    print(
+        f"# ratios: median [quartiles] over {rounds} rounds of the ratio to const in the same round"
+    )
+    print(f"{'f':<9} {'async us':>9} {'sync us':>9} {'async/const':>23} {'sync/const':>23}")
+    fmt = "{1:.3f} [{0:.3f}, {2:.3f}]".format
     for label in ("const", "cond", "cond+cb", "cb"):
         a, b = med[label] / 20, med[label + " sync"] / 20
-        print(f"{label:<9} {a * 1e6:9.1f} {b * 1e6:9.1f} {a / (med['const'] / 20):11.3f}")
+        print(
+            f"{label:<9} {a * 1e6:9.1f} {b * 1e6:9.1f} {fmt(*q[label]):>23} "
+            f"{fmt(*q[label + ' sync']):>23}"
+        )
+
+
+def bench_schedule_parts(rounds: int) -> None:
+    """The adam update with a constant rate, optax's schedule, ours as shipped, ours with
+    the accurate path's callback replaced by arithmetic (the ``cond`` kept), and ours
+    without the ``cond``: which part of our schedule a training update pays for. The two
+    variants patch ``_evaluate`` while their update is traced and compiled (a
+    diagnostic: their values are not the schedule's)."""
+    from jax_expdecay import _evaluate
+
+    params, loss = _mlp()
+    ours = jax_expdecay.exponential_decay(1e-2, 100, 0.96, staircase=True)
+    theirs = optax.exponential_decay(1e-2, 100, 0.96, staircase=True)
+
+    def run_of(lr):
+        run = _updates(optax.adam(lr), params, loss)
+        run()  # traced and compiled now, under the patch in force
+        return run
+
+    fns = {"const": run_of(1e-2), "optax": run_of(theirs), "ours": run_of(ours)}
+    accurate, resolve = _evaluate._accurate, _evaluate._resolve
+    try:
+        _evaluate._accurate = lambda und, n, *_: (n.astype(jnp.float32) * 0 + 1, und)
+        _evaluate._resolver.cache_clear()
+        fns["ours, callback -> arithmetic"] = run_of(lambda c: ours(c))
+        _evaluate._accurate = accurate
+        _evaluate._resolver.cache_clear()
+        _evaluate._resolve = lambda val, *_: val
+        fns["ours, no cond"] = run_of(lambda c: ours(c))
+    finally:
+        _evaluate._accurate, _evaluate._resolve = accurate, resolve
+        _evaluate._resolver.cache_clear()
+    med, q = _paired_ratios(fns, rounds, "const")
+    print(f"\n# adam update (as above): which part of our schedule it pays for, {rounds} rounds")
+    print(f"{'contender':<29} {'us/update':>9} {'ratio to const, median [quartiles]':>35}")
+    for k in fns:
+        print(f"{k:<29} {med[k] / 20 * 1e6:9.1f} {'{1:.3f} [{0:.3f}, {2:.3f}]'.format(*q[k]):>35}")
 
 
 def main() -> None:
@@ -189,6 +262,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.callback_cost:
         bench_callback_presence(args.rounds)
+        bench_schedule_parts(10 * args.rounds)
         return
     bench_arrays(args.log2n, args.rounds)
     bench_training(args.rounds)
