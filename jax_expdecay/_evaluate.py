@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.core import Tracer
 
-from . import _fixed
+from . import _fixed, _host_call
 from ._exp import exp2_64_checked
 from ._exponent import _NA, Consts, _Prec, _Step, exponent
 
@@ -201,7 +201,8 @@ def _fast_bound64(st: _Step, c: Consts) -> jax.Array:
 
 
 def _accurate(und, n, frac, c: Consts, bits: int, emin: int, emax: int):
-    """The accurate path (``_fixed``) on the host through ``jax.pure_callback``: the
+    """The accurate path (``_fixed``) on the host (``_host_call``: an FFI handler on CPU,
+    ``jax.pure_callback`` elsewhere): the
     output format's rounding, as a float32 equal to it, where ``und``; and where it
     applies. Elementwise; the host broadcasts (so a scalar config's digits travel once);
     under ``vmap`` one call takes the batch."""
@@ -223,7 +224,7 @@ def _accurate(und, n, frac, c: Consts, bits: int, emin: int, emax: int):
         _fixed.accurate, bits=bits, emin=emin, emax=emax, na=_NA, out=np.dtype(wdt).type
     )
     out = (jax.ShapeDtypeStruct(shape, wdt), jax.ShapeDtypeStruct(shape, jnp.bool_))
-    return jax.pure_callback(host, out, und, n, frac, dig, vmap_method="broadcast_all")
+    return _host_call.call(host, out, und, n, frac, dig, (bits, emin, emax))
 
 
 def _resolve(
@@ -266,7 +267,7 @@ def _cond_over_batch(fix: Any) -> Any:
     under ``vmap``.
 
     Under ``vmap`` a ``lax.cond`` whose predicate is batched becomes a ``select`` of both
-    branches: the host callback ran at every call of a ``vmap``ped schedule (over steps,
+    branches: the host call ran at every call of a ``vmap``ped schedule (over steps,
     or over configs with a scalar step, as in a sweep of training steps), undecided
     values or not (100 of 100 calls, measured). The ``vmap`` rule takes the predicate
     over the whole batch and ``vmap``s the branch inside the ``cond``; the result is the

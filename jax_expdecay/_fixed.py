@@ -1,9 +1,10 @@
 """The accurate path: ``init * rate ** p`` rounded from exact integers, on the host.
 
 Run only for the values the fast path's rounding test cannot decide (about one in 2^17
-to 2^30 values, see ``_evaluate``), through ``jax.pure_callback`` under ``lax.cond``: the
-traced program carries a callback instead of the ~1000 integer operations this takes, so
-compiling a schedule costs what it did without it.
+to 2^30 values, see ``_evaluate``), through a host call under ``lax.cond`` (``_host_call``:
+an XLA FFI handler on CPU, ``jax.pure_callback`` elsewhere): the traced program carries a
+call instead of the ~1000 integer operations this takes, so compiling a schedule costs
+what it did without it.
 
 The argument (Python integers, so every operation below is exact unless it says floor):
 
@@ -216,8 +217,8 @@ def _words(lo: int, hi: int) -> int:
 
 
 def _f32(bits: int) -> float:
-    """The float32 with these bits, decoded with integers: this runs in XLA's callback
-    thread, whose FPU flushes subnormal operands, so numpy's float32 -> float64 conversion
+    """The float32 with these bits, decoded with integers: this runs inside XLA's
+    execution (``_host_call``), whose FPU flushes subnormal operands, so numpy's float32 -> float64 conversion
     there turns a subnormal piece (a config leaf's ``mid`` for ``|init|`` below ~2^-121)
     into 0."""
     bits &= 0xFFFFFFFF
@@ -242,7 +243,7 @@ def _digits(init: float, d: int, rate: float, staircase: bool, umax: int) -> np.
 
 
 def accurate(und, n, frac, dig, *, bits: int, emin: int, emax: int, na: int, out=np.float32):
-    """Host side of the callback: for each undecided element, the correctly rounded
+    """Host side of the accurate path (``_host_call``): for each undecided element, the correctly rounded
     value (in ``out``, the working float: exactly the output format's value) and whether
     it applies (a normal result in range; float16's subnormals too). Others: (0, False).
 

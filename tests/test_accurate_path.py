@@ -205,3 +205,81 @@ def test_vmap_calls_the_host_only_when_a_value_is_undecided(monkeypatch):
     for g in got:
         np.testing.assert_array_equal(np.asarray(g).view(np.int32), want)
     assert len(calls) >= 3
+
+
+KERAS_UNDECIDED = 750390  # the Keras documentation example's first step the fast path leaves
+WANT_BITS = 0x3D96C35B  # ... undecided: its correctly rounded value (the fast path: ...5a)
+
+
+def _programs():
+    """The lowered CPU programs of the usual ways in: closure, jit argument, traced
+    config, vmap over steps and over configs, and the gradient."""
+    from jax_expdecay import ExponentialDecayConfig, stack
+
+    cfg = ExponentialDecayConfig(0.1, 100_000, 0.96)
+    sched = exponential_decay(cfg)
+    t = np.int32(KERAS_UNDECIDED)
+    ts = np.arange(8, dtype=np.int32)
+    yield jax.jit(sched).lower(t)
+    yield jax.jit(lambda s, u: s(u)).lower(sched, t)
+    yield jax.jit(lambda c, u: exponential_decay(c)(u)).lower(cfg, t)
+    yield jax.jit(jax.vmap(sched)).lower(ts)
+    both = stack([cfg, cfg.replace(decay_rate=0.5)])
+    yield jax.jit(jax.vmap(lambda c: exponential_decay(c)(t))).lower(both)
+    yield jax.jit(jax.grad(lambda u: sched(u))).lower(np.float32(KERAS_UNDECIDED))
+
+
+def test_cpu_programs_hold_our_ffi_call_not_a_python_callback():
+    """On CPU the accurate path is a custom call to our FFI handler (``_host_call``), not
+    ``jax.pure_callback``: jaxlib dispatches any CPU program holding a Python callback
+    synchronously, which cost a small training update ~15%, and JAX's persistent cache
+    skips such programs."""
+    from jax_expdecay import _host_call
+
+    for lowered in _programs():
+        text = lowered.as_text()
+        assert _host_call.TARGET in text
+        assert "python_cpu_callback" not in text
+
+
+def test_host_failure_is_an_error_naming_it(monkeypatch):
+    """An exception in the host function reaches the caller as XLA's error, with the
+    exception's type and message: no silently unwritten output buffer."""
+
+    def broken(*args, **kwargs):
+        raise ValueError("the host side broke")
+
+    monkeypatch.setattr(_fixed, "accurate", broken)
+    sched = jax.jit(exponential_decay(0.1, 100_000, 0.96))
+    with pytest.raises(Exception, match="accurate path: ValueError: the host side broke"):
+        np.asarray(sched(np.int32(KERAS_UNDECIDED)))
+    assert float(sched(np.int32(5))) > 0  # a decided step never calls the host
+
+
+def test_asynchronous_calls_threads_and_devices_resolve_without_deadlock():
+    """The FFI call runs inside asynchronously dispatched programs (the point of it):
+    200 calls queued without waiting, two Python threads at once, and a ``pmap`` over
+    the 8 host devices whose executions call the host in parallel; every value the
+    correctly rounded one."""
+    import threading
+
+    sched = jax.jit(exponential_decay(0.1, 100_000, 0.96))
+    t = np.int32(KERAS_UNDECIDED)
+    queued = [sched(t + np.int32(0)) for _ in range(200)]
+    results: list = []
+
+    def worker():
+        results.extend(np.asarray(sched(t)).view(np.int32) for _ in range(50))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=120)
+        assert not th.is_alive(), "a thread is stuck: deadlock?"
+    n = jax.local_device_count()
+    spread = jax.pmap(exponential_decay(0.1, 100_000, 0.96))(np.full(n, t))
+    got = [np.asarray(q).view(np.int32) for q in queued] + results
+    got += list(np.asarray(spread).view(np.int32))
+    assert len(got) == 200 + 100 + n
+    assert all(int(g) == WANT_BITS for g in got)
