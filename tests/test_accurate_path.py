@@ -236,10 +236,19 @@ def test_cpu_programs_hold_our_ffi_call_not_a_python_callback():
     skips such programs."""
     from jax_expdecay import _host_call
 
+    def probe(x):  # does this JAX lower only the CPU branch of platform_dependent?
+        cb = jax.ShapeDtypeStruct((), np.float32)
+        other = lambda y: jax.pure_callback(lambda z: z, cb, y)  # noqa: E731
+        return jax.lax.platform_dependent(x, cpu=lambda y: y + 1, default=other)
+
+    prunes = "python_cpu_callback" not in jax.jit(probe).lower(np.float32(1)).as_text()
+    # jax 0.10.2 does; jax 0.5.3 lowers both branches (XLA then runs ours, but JAX sees
+    # the callback and dispatches synchronously, as before: same values, older speed)
+    assert prunes or jax.__version_info__ < (0, 6)
     for lowered in _programs():
         text = lowered.as_text()
         assert _host_call.TARGET in text
-        assert "python_cpu_callback" not in text
+        assert not prunes or "python_cpu_callback" not in text
 
 
 def test_host_failure_is_an_error_naming_it(monkeypatch):
