@@ -34,9 +34,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.core import Tracer
 
-from . import _fixed, _host_call
+from . import _host_call
 from ._exp import exp2_64_checked
-from ._exponent import _NA, Consts, _Prec, _Step, exponent
+from ._exponent import Consts, _Prec, _Step, exponent
 
 
 def _magnitude(
@@ -202,9 +202,8 @@ def _fast_bound64(st: _Step, c: Consts) -> jax.Array:
 
 def _accurate(und, n, frac, c: Consts, bits: int, emin: int, emax: int):
     """The accurate path (``_fixed``) on the host (``_host_call``: an FFI handler on CPU,
-    ``jax.pure_callback`` elsewhere): the
-    output format's rounding, as a float32 equal to it, where ``und``; and where it
-    applies. Elementwise; the host broadcasts (so a scalar config's digits travel once);
+    ``jax.pure_callback`` elsewhere): the output format's rounding, as a float32 equal to
+    it, where ``und``; and where it applies. Elementwise; the host broadcasts (so a scalar config's digits travel once);
     under ``vmap`` one call takes the batch."""
     shape = und.shape
     # every operand with und's rank (leading 1s), so that the host's broadcasting also
@@ -220,11 +219,8 @@ def _accurate(und, n, frac, c: Consts, bits: int, emin: int, emax: int):
         lead = jnp.broadcast_shapes(*(jnp.shape(x) for x in c.dig))
         dig = jnp.stack([jnp.broadcast_to(x, lead) for x in c.dig], axis=-1)
     dig = dig.reshape((1,) * (len(shape) - len(lead)) + dig.shape)
-    host = functools.partial(
-        _fixed.accurate, bits=bits, emin=emin, emax=emax, na=_NA, out=np.dtype(wdt).type
-    )
     out = (jax.ShapeDtypeStruct(shape, wdt), jax.ShapeDtypeStruct(shape, jnp.bool_))
-    return _host_call.call(host, out, und, n, frac, dig, (bits, emin, emax))
+    return _host_call.call(out, und, n, frac, dig, bits=bits, emin=emin, emax=emax)
 
 
 def _resolve(

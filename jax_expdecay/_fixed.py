@@ -218,8 +218,8 @@ def _words(lo: int, hi: int) -> int:
 
 def _f32(bits: int) -> float:
     """The float32 with these bits, decoded with integers: this runs inside XLA's
-    execution (``_host_call``), whose FPU flushes subnormal operands, so numpy's float32 -> float64 conversion
-    there turns a subnormal piece (a config leaf's ``mid`` for ``|init|`` below ~2^-121)
+    execution (``_host_call``), whose FPU flushes subnormal operands, so numpy's float32
+    -> float64 conversion there turns a subnormal piece (a config leaf's ``mid`` for ``|init|`` below ~2^-121)
     into 0."""
     bits &= 0xFFFFFFFF
     sign = -1.0 if bits >> 31 else 1.0
@@ -243,8 +243,9 @@ def _digits(init: float, d: int, rate: float, staircase: bool, umax: int) -> np.
 
 
 def accurate(und, n, frac, dig, *, bits: int, emin: int, emax: int, na: int, out=np.float32):
-    """Host side of the accurate path (``_host_call``): for each undecided element, the correctly rounded
-    value (in ``out``, the working float: exactly the output format's value) and whether
+    """Host side of the accurate path (``_host_call``): for each undecided element, the
+    correctly rounded value (in ``out``, the working float: exactly the output format's
+    value) and whether
     it applies (a normal result in range; float16's subnormals too). Others: (0, False).
 
     ``dig`` rows hold the exact config, by their last column: -1, a traced config's raw

@@ -197,17 +197,24 @@ def _registered() -> bool:
     return True
 
 
-def call(host: Any, out: Any, und: Any, n: Any, frac: Any, dig: Any, params: Any) -> Any:
-    """``host(und, n, frac, dig)`` -> ``out`` (two arrays), broadcasting under ``vmap``;
-    ``params`` = ``(bits, emin, emax)``, the keywords ``host`` was made with."""
+def call(out: Any, und: Any, n: Any, frac: Any, dig: Any, *, bits: int, emin: int, emax: int):
+    """``_fixed.accurate(und, n, frac, dig, bits=, emin=, emax=)`` on the host -> ``out``
+    (two arrays: the values in the working float, and where they apply), broadcasting
+    under ``vmap``. The CPU handler gets ``(bits, emin, emax)`` as a fifth operand and the
+    working float from its output buffer."""
     _registered()
-    ops = (und, n, frac, dig)
 
     def on_cpu(*ops: Any) -> Any:
-        p = jax.numpy.asarray(params, jax.numpy.int32)
+        p = jax.numpy.asarray((bits, emin, emax), jax.numpy.int32)
         return jax.ffi.ffi_call(TARGET, out, vmap_method="broadcast_all")(*ops, p)
 
     def elsewhere(*ops: Any) -> Any:
+        from . import _fixed
+        from ._exponent import _NA
+
+        host = functools.partial(
+            _fixed.accurate, bits=bits, emin=emin, emax=emax, na=_NA, out=out[0].dtype.type
+        )
         return jax.pure_callback(host, out, *ops, vmap_method="broadcast_all")
 
-    return jax.lax.platform_dependent(*ops, cpu=on_cpu, default=elsewhere)
+    return jax.lax.platform_dependent(und, n, frac, dig, cpu=on_cpu, default=elsewhere)
