@@ -36,7 +36,7 @@ from jax.core import Tracer
 
 from . import _host_call
 from ._exp import exp2_64_checked
-from ._exponent import Consts, _Prec, _Step, exponent
+from ._exponent import Consts, _Prec, _Step, exponent, flush_subnormal
 
 
 def _magnitude(
@@ -114,7 +114,12 @@ def end_value_in(x: Any, out_dtype: Any) -> Any:
         toward = np.where(np.abs(x64) > np.abs(f32.astype(np.float64)), 1, -1).astype(np.int32)
         bits = np.where(inexact & (bits % 2 == 0), bits + toward, bits)
         f32 = bits.view(np.float32)
-    return np.asarray(f32).astype(out)
+    r = np.asarray(f32).astype(out)
+    if out != np.float16:  # below the smallest normal: 0, as results are (float16's
+        # subnormals are float32 normals and are kept); explicit, so that no backend's
+        # handling of subnormal operands decides the clamp
+        r = np.where(np.abs(r) < float(jnp.finfo(out).tiny), r * out.type(0), r)
+    return r
 
 
 def _finish(st: _Step, c: Consts, p: _Prec, out_dtype: Any, end_value: Any):
@@ -124,7 +129,13 @@ def _finish(st: _Step, c: Consts, p: _Prec, out_dtype: Any, end_value: Any):
     clamped = None
     if end_value is not None:
         ev = _round_once(end_value, out_dtype) if c.ev is None else c.ev.astype(out_dtype)
-        new = jnp.where(c.floor, jnp.maximum(out, ev), jnp.minimum(out, ev))
+        if isinstance(ev, Tracer) and np.dtype(out_dtype) != np.float16:
+            ev = flush_subnormal(ev)  # as end_value_in does on the host
+        # Strict comparisons, not max/min: which zero max(+0, -0) returns is up to the
+        # backend; here a zero end_value replaces a zero result of the other sign only
+        # if it is strictly beyond it, i.e. never. A NaN end_value still gives NaN.
+        beyond = jnp.where(c.floor, ev > out, ev < out) | (ev != ev)
+        new = jnp.where(beyond, ev, out)
         clamped = new != out
         out = new
     nan = c.bad if st.nan is None else (st.nan | c.bad)

@@ -487,14 +487,25 @@ def _invalid(init_w: jax.Array, d: Any, rate_w: jax.Array) -> jax.Array:
     return bad
 
 
+def flush_subnormal(x: jax.Array) -> jax.Array:
+    """``x``, or a zero of ``x``'s sign where ``|x|`` is below the smallest normal.
+
+    A traced init, rate or end_value that small (the factory refuses such concrete
+    values) is 0 on every backend: XLA's arithmetic on CPU treats subnormal operands as
+    0, on GPU it does not, so without this a subnormal traced init gave 0 on CPU and
+    ``inf`` (growth) on GPU. The comparison is true on both (a flushed operand compares as
+    0), and ``x * 0`` is a zero of ``x``'s sign on both."""
+    return jnp.where(jnp.abs(x) < jnp.finfo(x.dtype).tiny, x * jnp.zeros((), x.dtype), x)
+
+
 def traced_consts(init: Any, d: Any, rate: Any, tb: Any, staircase: bool, p: _Prec) -> Consts:
     """Constants of a traced config on the float64 path (x64 on): XLA's float64 ``log2``
     (within ~1 float64 ulp, no written bound: ``_evaluate._fast_bound64`` takes 2^-40 and
     the accurate path reads the exact values). Float32 traced configs: ``_leaf_consts``."""
     assert p is P64, "float32 traced constants come from _leaf_consts"
     w = p.float_dtype
-    init_w = jnp.asarray(init).astype(w)
-    rate_w = jnp.asarray(rate).astype(w)
+    init_w = flush_subnormal(jnp.asarray(init).astype(w))
+    rate_w = flush_subnormal(jnp.asarray(rate).astype(w))
     one = jnp.ones((), w)
     zero = rate_w == 0
     d_u = _to_uint(d, p, 1)
@@ -585,7 +596,7 @@ def _parse_step(step: jax.Array, c: Consts, p: _Prec, staircase: bool) -> _Step:
         hold = su <= c.tb
         f = None
     else:
-        x = step.astype(p.float_dtype)
+        x = flush_subnormal(step.astype(p.float_dtype))  # 0 on every backend (see there)
         fl = jnp.floor(x)
         finite = jnp.isfinite(x)
         su = jnp.clip(fl, 0, p.umax_float).astype(u)

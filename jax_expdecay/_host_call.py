@@ -197,6 +197,20 @@ def _registered() -> bool:
     return True
 
 
+def _on_host(und: Any, n: Any, frac: Any, dig: Any, **kw: Any) -> Any:
+    """``jax.pure_callback``'s host function (platforms other than CPU). Like the CPU
+    handler, it looks ``_fixed.accurate`` up at each call (not when the program is traced,
+    so a program compiled earlier in the process runs the same function) and names a
+    failure the same way."""
+    from . import _fixed
+    from ._exponent import _NA
+
+    try:
+        return _fixed.accurate(und, n, frac, dig, na=_NA, **kw)
+    except Exception as exc:
+        raise RuntimeError(f"jax_expdecay accurate path: {type(exc).__name__}: {exc}") from exc
+
+
 def call(out: Any, und: Any, n: Any, frac: Any, dig: Any, *, bits: int, emin: int, emax: int):
     """``_fixed.accurate(und, n, frac, dig, bits=, emin=, emax=)`` on the host -> ``out``
     (two arrays: the values in the working float, and where they apply), broadcasting
@@ -209,12 +223,7 @@ def call(out: Any, und: Any, n: Any, frac: Any, dig: Any, *, bits: int, emin: in
         return jax.ffi.ffi_call(TARGET, out, vmap_method="broadcast_all")(*ops, p)
 
     def elsewhere(*ops: Any) -> Any:
-        from . import _fixed
-        from ._exponent import _NA
-
-        host = functools.partial(
-            _fixed.accurate, bits=bits, emin=emin, emax=emax, na=_NA, out=out[0].dtype.type
-        )
+        host = functools.partial(_on_host, bits=bits, emin=emin, emax=emax, out=out[0].dtype.type)
         return jax.pure_callback(host, out, *ops, vmap_method="broadcast_all")
 
     return jax.lax.platform_dependent(und, n, frac, dig, cpu=on_cpu, default=elsewhere)

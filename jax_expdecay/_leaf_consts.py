@@ -44,6 +44,7 @@ from ._exponent import (
     _Prec,
     _split,
     _to_uint,
+    flush_subnormal,
     remainder,
     traced_consts,
 )
@@ -189,6 +190,7 @@ def leaf_consts(leaves: tuple[Any, ...], staircase: bool, p: _Prec) -> Consts:
     one = _F32(1)
     i_h, i_m, i_l = _f32_pieces(ih, im, il)
     r_h, r_m, r_l = _f32_pieces(rh, rm, rl)
+    i_h, r_h = flush_subnormal(i_h), flush_subnormal(r_h)
     sign = jnp.sign(i_h)
     init0 = i_h == 0
     # |init|'s pieces: the sign flipped in the bits (a multiply would flush a subnormal mid)

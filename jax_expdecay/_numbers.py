@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import reprlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -79,10 +80,26 @@ def _eager_transform() -> bool:
     return False
 
 
+def _repr_depth_limited() -> reprlib.Repr:
+    r = reprlib.Repr()  # plain repr, except that containers nest at most 8 deep
+    for name in ("maxdict", "maxlist", "maxtuple", "maxset", "maxfrozenset", "maxdeque",
+                 "maxarray", "maxlong", "maxstring", "maxother"):  # fmt: skip
+        setattr(r, name, 10**6)
+    r.maxlevel = 8
+    return r
+
+
+_REPR = _repr_depth_limited()
+
+
 def _describe(value: Any) -> str:
+    """``repr(value)`` cut to 80 characters, the same on every Python: a deeply nested
+    container is shown 8 levels deep (``repr`` of a 10000-deep list raised RecursionError
+    on Python 3.11 and printed it on 3.12), an int over 4300 digits or a raising
+    ``__repr__`` as ``<unprintable TYPE>``."""
     try:
-        text = repr(value)
-    except Exception:  # an int over 4300 digits; a 10000-deep list; a raising __repr__
+        text = _REPR.repr(value) if isinstance(value, list | tuple | dict | set) else repr(value)
+    except Exception:  # an int over 4300 digits; a raising __repr__
         text = f"<unprintable {type(value).__name__}>"
     if len(text) > 80:
         text = text[:77] + "..."
@@ -262,21 +279,19 @@ def _check_fits_output(cfg: Any) -> None:
     x64_hint = "or call jax.config.update('jax_enable_x64', True) before building it"
     for arg, dt in (("initial_learning_rate", out), ("end_value", out), ("decay_rate", default)):
         v = getattr(cfg, arg)
-        if dt == np.float64 or v is None or _is_tracer(v):
+        if v is None or _is_tracer(v):
+            continue
+        mag = np.abs(np.asarray(v, np.float64))
+        if arg != "end_value":
+            # Below the smallest normal of the float the kernel computes in (float32
+            # pieces, unless the output is float64) a value is not exact, and XLA's
+            # arithmetic treats it as 0 on CPU but not on GPU: refused, so that no
+            # backend's handling of subnormals decides a value. (An end_value that small
+            # is the output's 0 anyway: the kernel flushes it explicitly.)
+            _check_normal(arg, v, mag, out, default, x64_hint)
+        if dt == np.float64:
             continue  # float64: already checked finite
         limit = float(jnp.finfo(dt).max)
-        mag = np.abs(np.asarray(v, np.float64))
-        tiny = (mag > 0) & (mag < _F32_TINY)
-        if arg != "end_value" and default == np.float32 and tiny.any():
-            # A config's leaves are float32 pieces (exact above float32's smallest
-            # normal); below it the device would see 0. (An end_value that small is the
-            # float32 output's 0 anyway.)
-            shown = np.asarray(v)[tiny].flat[0] if np.ndim(v) else v
-            raise ValueError(
-                f"{arg} must be 0 or at least {_F32_TINY:.8g} in magnitude (float32's "
-                f"smallest normal: with jax_enable_x64 off JAX holds it in float32), got "
-                f"{shown!r}. Use a larger value, 0, {x64_hint}"
-            )
         over = mag > limit
         if not over.any():
             continue
@@ -293,6 +308,30 @@ def _check_fits_output(cfg: Any) -> None:
             f"(|x| <= {limit:.8g}, its largest finite value), got {shown!r}; beyond it "
             f"the schedule would return inf. Use a smaller value, {hint}"
         )
+
+
+def _check_normal(arg: str, v: Any, mag: np.ndarray, out: Any, default: Any, hint: str) -> None:
+    """``v`` (init or rate) is 0 or a normal number of the float the kernel holds it in."""
+    wide = out == np.float64
+    floor = 2.0**-1022 if wide else _F32_TINY
+    tiny = (mag > 0) & (mag < floor)
+    if not tiny.any():
+        return
+    shown = np.asarray(v)[tiny].flat[0] if np.ndim(v) else v
+    if wide:
+        why = "float64's smallest normal"
+    elif default == np.float32:
+        why = "float32's smallest normal: with jax_enable_x64 off JAX holds it in float32"
+    else:
+        why = f"float32's smallest normal: a {np.dtype(out).name} schedule computes in float32"
+    fix = (
+        "Use a larger value or 0"
+        if wide or default != np.float32
+        else f"Use a larger value, 0, {hint}"
+    )
+    raise ValueError(
+        f"{arg} must be 0 or at least {floor:.8g} in magnitude ({why}), got {shown!r}. {fix}"
+    )
 
 
 def _values(x: Any) -> np.ndarray:

@@ -229,6 +229,7 @@ def _programs():
     yield jax.jit(jax.grad(lambda u: sched(u))).lower(np.float32(KERAS_UNDECIDED))
 
 
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="CPU programs only")
 def test_cpu_programs_hold_our_ffi_call_not_a_python_callback():
     """On CPU the accurate path is a custom call to our FFI handler (``_host_call``), not
     ``jax.pure_callback``: jaxlib dispatches any CPU program holding a Python callback
@@ -263,6 +264,30 @@ def test_host_failure_is_an_error_naming_it(monkeypatch):
     with pytest.raises(Exception, match="accurate path: ValueError: the host side broke"):
         np.asarray(sched(np.int32(KERAS_UNDECIDED)))
     assert float(sched(np.int32(5))) > 0  # a decided step never calls the host
+
+
+def test_other_platforms_callback_gives_the_value_and_names_a_failure(monkeypatch):
+    """The ``jax.pure_callback`` branch that GPUs and TPUs lower (``_host_call``), run here
+    by making ``platform_dependent`` take its default: the correctly rounded value, and a
+    host failure named as on CPU. (The first GPU run found that branch bound the host
+    function when traced, so a program compiled earlier kept the old one.)"""
+    from jax_expdecay import _host_call
+
+    monkeypatch.setattr(jax.lax, "platform_dependent", lambda *args, cpu, default: default(*args))
+    sched = exponential_decay(0.1, 100_000, 0.96)
+    step = np.int32(KERAS_UNDECIDED)
+    program = jax.jit(lambda s: sched(s)).lower(step)
+    text = program.as_text()  # python_cpu_callback here, xla_python_gpu_callback on a GPU
+    assert "_callback" in text and _host_call.TARGET not in text
+    compiled = program.compile()
+    assert int(np.asarray(compiled(step)).view(np.uint32)) == WANT_BITS
+
+    def broken(*args, **kwargs):
+        raise ValueError("the host side broke")
+
+    monkeypatch.setattr(_fixed, "accurate", broken)  # after compiling: looked up per call
+    with pytest.raises(Exception, match="accurate path: ValueError: the host side broke"):
+        np.asarray(compiled(step))
 
 
 def test_asynchronous_calls_threads_and_devices_resolve_without_deadlock():

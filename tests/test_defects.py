@@ -75,6 +75,87 @@ def test_zero_init_growth_is_zero_not_nan(init):
     assert float(traced) == 0.0  # a subnormal init built inside jit: flushed, not NaN
 
 
+def _bits(x) -> bytes:
+    return np.asarray(x).tobytes()
+
+
+# Found on the first GPU run (H200, jax 0.11.2): XLA's arithmetic treats subnormal operands
+# as 0 on CPU but not on GPU, so a traced subnormal init gave 0 on CPU and inf on GPU. Now
+# every subnormal input is 0 by construction (flush_subnormal); these hold on any backend.
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_traced_subnormal_init_and_rate_are_zero_on_every_backend(sign):
+    tiny = np.float32(sign * 1e-45)
+    zero = np.float32(sign * 0.0)
+    for rate, step in [(2.0, 1000), (0.5, 3), (2.0, 0)]:
+        got = jax.jit(lambda i, r=rate, s=step: exponential_decay(i, 1, r)(s))(tiny)
+        assert _bits(got) == _bits(exponential_decay(zero, 1, rate)(step)), (rate, step)
+    for step in (0, 1, 7):  # a subnormal rate is rate 0 (and a negative one is not NaN)
+        got = jax.jit(lambda r, s=step: exponential_decay(3.0, 2, r)(s))(tiny)
+        assert _bits(got) == _bits(exponential_decay(3.0, 2, 0.0)(step)), step
+
+
+@pytest.mark.parametrize("ev", [1e-40, -1e-40, 1e-45])
+def test_subnormal_end_value_clamps_to_a_signed_zero(ev):
+    """The clamp returns end_value, and a float32 end_value below 2^-126 is 0 (of its
+    sign), as every other result below it: concrete or traced, on every backend."""
+    plus = np.float32(0.0)  # decay: 2^-1000 is 0 below a positive end_value, and
+    decay = exponential_decay(1.0, 1, 0.5, end_value=ev)  # above a negative one
+    assert _bits(decay(1000)) == _bits(plus)
+    traced = jax.jit(lambda e: exponential_decay(1.0, 1, 0.5, end_value=e)(1000))
+    assert _bits(traced(np.float32(ev))) == _bits(plus)
+    bf = exponential_decay(jnp.bfloat16(1.0), 1, 0.5, end_value=ev)(1000)
+    assert _bits(bf) == _bits(plus.astype(jnp.bfloat16))
+    if ev < 0:  # growth capped at a negative end_value: a negative zero
+        want = np.float32(-0.0)
+        assert _bits(exponential_decay(1e-37, 1, 2.0, end_value=ev)(10)) == _bits(want)
+        grow = jax.jit(lambda e: exponential_decay(1e-37, 1, 2.0, end_value=e)(10))
+        assert _bits(grow(np.float32(ev))) == _bits(want)
+
+
+def test_zero_end_value_of_the_other_sign_keeps_the_result():
+    """max(+0, -0) is either zero, depending on the backend: a zero end_value never
+    replaces a zero result (it is not beyond it), and a NaN end_value still gives NaN."""
+    assert _bits(exponential_decay(1.0, 1, 0.5, end_value=-0.0)(1000)) == _bits(np.float32(0))
+    assert _bits(exponential_decay(-1.0, 1, 0.5, end_value=0.0)(1000)) == _bits(np.float32(-0.0))
+    f = jax.jit(lambda e: exponential_decay(1.0, 1, 0.5, end_value=e)(3))
+    assert np.isnan(f(np.float32(np.nan)))
+
+
+@pytest.mark.parametrize("staircase", [False, True])
+def test_subnormal_float_step_is_step_zero(staircase):
+    """A float step below 2^-126 is step 0: value and derivative w.r.t. the step (on a GPU
+    it was a decayed step with p = 1e-40 / d and the slope of the decay)."""
+    sched = exponential_decay(0.3, 7, 0.5, staircase)
+    for tiny in (np.float32(1e-40), np.float32(-1e-40)):
+        assert _bits(jax.jit(sched)(tiny)) == _bits(sched(np.float32(0)))
+        assert _bits(jax.grad(sched)(tiny)) == _bits(jax.grad(sched)(np.float32(0)))
+
+
+def test_float16_subnormal_end_value_is_kept():
+    """float16's subnormals are float32 normals: computed exactly, not flushed."""
+    ev = float(np.float16(2.0**-20))
+    assert float(exponential_decay(np.float16(1.0), 1, 0.5, end_value=ev)(1000)) == ev
+
+
+@pytest.mark.parametrize(
+    ("wide", "args", "field", "floor"),
+    [
+        (False, (1e-45, 1, 2.0), "initial_learning_rate", "1.1754944e-38"),
+        (False, (1.0, 1, 1e-40), "decay_rate", "1.1754944e-38"),
+        (True, (1e-310, 1, 2.0), "initial_learning_rate", "2.2250739e-308"),
+        (True, (1.0, 1, 1e-310), "decay_rate", "2.2250739e-308"),
+        (True, (np.float32(1.0), 1, 1e-40), "decay_rate", "1.1754944e-38"),
+    ],
+)
+def test_subnormal_init_or_rate_refused_naming_it(request, wide, args, field, floor):
+    """Before: with x64 on, init 1e-310 at rate 2, step 100 gave 2^100 (the init lost)
+    built on the host and 0 traced; the exact value is 1.27e-280."""
+    if wide:
+        request.getfixturevalue("x64")
+    with pytest.raises(ValueError, match=rf"^{field} must be 0 or at least {floor} .*got "):
+        exponential_decay(*args)
+
+
 def test_rate_one_with_the_largest_init():
     assert float(exponential_decay(F32_MAX, 10, 1.0)(5)) == np.float32(F32_MAX)
     assert float(exponential_decay(F32_MAX, 10, 1.0, end_value=-1.0)(20)) == -1.0  # the cap

@@ -34,6 +34,7 @@ def _tail(path) -> str:
 def test_two_processes_agree_with_one(tmp_path):
     port = _free_port()
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    env["JAX_PLATFORMS"] = "cpu"  # 2 processes x 4 host devices, also on a GPU machine
     env["PYTHONPATH"] = os.pathsep.join([HERE, env.get("PYTHONPATH", "")])
     worker = os.path.join(HERE, "distributed_worker.py")
     logs = [tmp_path / f"log_{i}.txt" for i in range(2)]

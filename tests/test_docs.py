@@ -212,6 +212,8 @@ def _same_token(shown: str, real: str) -> bool:
 )
 def test_cli_sample_output_is_real(name, command, shown, run_cli):
     """A sample output shown after a CLI command is what the command prints now."""
+    if "--compare-keras" in command and jax.default_backend() != "cpu":
+        pytest.skip("shows what Keras computes on CPU (on an H200 its stairs differ again)")
     printed = run_cli(command).stdout
     real = printed.split()
     assert len(shown.split()) == len(real), f"{name}: stale sample; `{command}` prints:\n{printed}"

@@ -36,6 +36,11 @@ from reference import exact_lr, exact_stair, ulp_error
 import jax_expdecay
 from jax_expdecay import ExponentialDecayConfig, exponential_decay
 
+# These pin what Keras computes on CPU. On an H200 (jax 0.11.2) its stairs differ again:
+# 41 // 41 evaluated eagerly on a scalar is stair 0 there too.
+KERAS_ON_CPU = pytest.mark.skipif(
+    jax.default_backend() != "cpu", reason="pins what Keras computes on CPU"
+)
 DECAY_STEPS = (41, 47, 61, 1000, 100_000)
 RATES = (0.96, 0.5, 0.9999, 1.05)
 INITS = (0.1, 1.0, 3e-4, 0.05, 2.5)
@@ -235,6 +240,7 @@ def test_wrong_stairs(points):
         (1000, 16_777_999, "eager_scalar", 16_778),
     ],
 )
+@KERAS_ON_CPU
 def test_documented_stair_examples(d, step, mode, keras_stair):
     """Explicit, measured examples of Keras's stair; ours is always ``step // d``."""
     ks = Schedules.ExponentialDecay(1.0, d, 0.5, staircase=True)
@@ -312,6 +318,7 @@ def test_values_agree_after_round_trip_through_keras():
     assert np.array_equal(np.asarray(back(steps)), np.asarray(ours(steps)))
 
 
+@KERAS_ON_CPU
 def test_wrong_stair_breakdown(points):
     """Over arrays of steps on CPU, eager and jit Keras miss the same stairs (XLA divides
     a vector by a scalar with a reciprocal multiply in both modes)."""

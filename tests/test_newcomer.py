@@ -153,7 +153,7 @@ def _deep(n: int) -> list:
 @pytest.mark.parametrize(
     ("d", "msg"),
     [
-        ({"class_name": _deep(5000), "config": {}}, r"the dict's class_name must be a string, got <unprintable list>"),
+        ({"class_name": _deep(5000), "config": {}}, r"the dict's class_name must be a string, got \[\[\[\[\[\[\[\[\[\.\.\.\]\]\]\]\]\]\]\]\] \(type list\)"),
         ({"class_name": _deep(5000), "config": {"learning_rate": 0.1}}, r"class_name must be a string"),
         ({"name": _deep(5000), "learning_rate": 0.1}, r"the dict's name must be a string"),
         ({"class_name": 10**5000, "config": {}}, r"^from_keras: the dict's class_name must be a string, got an integer of 16610 bits$"),

@@ -15,9 +15,10 @@ import venv
 import zipfile
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
+
+nbformat = pytest.importorskip("nbformat", reason="the test extra (pip install -e '.[test]')")
+NotebookClient = pytest.importorskip("nbclient").NotebookClient
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PATH = os.path.join(ROOT, "colab", "jax_expdecay_demo.ipynb")

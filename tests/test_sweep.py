@@ -356,11 +356,13 @@ def test_pmap_and_named_sharding_equal_single_device():
     cfgs = _varied("all", k=16, seed=11)
     sched = exponential_decay(stack(cfgs))
     single = np.asarray(jax.jit(jax.vmap(lambda sc: sc(STEPS)))(sched))
-    n = jax.device_count()
-    assert n == 8  # tests/conftest.py
+    cpus = jax.devices("cpu")  # the 8 host devices (tests/conftest.py); on a machine
+    n = len(cpus)  # with a GPU, `single` ran on the GPU: a cross-backend check too
+    assert n == 8
     split = jax.tree_util.tree_map(lambda x: np.asarray(x).reshape(n, -1, *np.shape(x)[1:]), sched)
-    pm = np.asarray(jax.pmap(jax.vmap(lambda sc: sc(STEPS)))(split)).reshape(single.shape)
-    mesh = Mesh(np.array(jax.devices()), ("sweep",))
+    pm = jax.pmap(jax.vmap(lambda sc: sc(STEPS)), devices=cpus)(split)
+    pm = np.asarray(pm).reshape(single.shape)
+    mesh = Mesh(np.array(cpus), ("sweep",))
     sharded_sched = jax.device_put(sched, NamedSharding(mesh, PartitionSpec("sweep")))
     sh = jax.jit(jax.vmap(lambda sc: sc(STEPS)))(sharded_sched)
     assert sh.sharding.spec[0] == "sweep"  # pyright: ignore[reportAttributeAccessIssue]

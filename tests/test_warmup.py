@@ -11,6 +11,7 @@ from fractions import Fraction
 import chex
 import jax
 import jax.numpy as jnp
+import mpmath
 import numpy as np
 import optax
 import pytest
@@ -346,7 +347,9 @@ def test_first_step_below_and_current_learning_rate():
                     rate = exact_lr(
                         args[1], args[3], args[4], s - w, bool(staircase), int(tb or 0), ev
                     )
-                assert (rate < Fraction(value)) == below, (args, s)
+                # mpmath 1.3 (our lowest allowed) cannot compare an mpf with a Fraction
+                ref = Fraction(value) if isinstance(rate, Fraction) else mpmath.mpf(float(value))
+                assert (rate < ref) == below, (args, s)
     sched = warmup_exponential_decay(0.0, 0.1, 10, 100, 0.5)
     tx = optax.adam(sched)
     params = jnp.zeros(2)
@@ -401,5 +404,5 @@ def test_every_ramp_step_of_five_configs_against_optax():
             total += 1
     assert total == 15_238
     assert 0.4 * total < optax_off < 0.65 * total, optax_off
-    if optax.__version__ == "0.2.8":
-        assert optax_off == 8021
+    if optax.__version__ == "0.2.8" and jax.default_backend() == "cpu":
+        assert optax_off == 8021  # on an H200 (jax 0.11.2): 8,162 (XLA:GPU's float32 ops)
