@@ -1,6 +1,7 @@
 #!/bin/bash
 # One session on a GPU/TPU machine, inside a fixed budget of device time:
 #   1. python benchmarks/device_check.py  (golden bits, kernel and train-step speed)   -> $OUT/device_check.log
+#      python benchmarks/bench_kernel.py --callback-cost (what an update pays for)     -> $OUT/parts.log
 #   2. bench_exhaustive.py slices of 2^29 steps, PEXH at a time, Keras example first   -> $OUT/exhaustive.log
 #   3. the test suite with PNT xdist workers, side by side with 2                      -> $OUT/pytest.log
 # Steps 2 and 3 stop at BUDGET seconds after step 1 (a slice not started is listed as such).
@@ -21,6 +22,9 @@ export PYTHONUNBUFFERED=1 KERAS_BACKEND=jax
 } > "$OUT/env.txt" 2>&1
 timeout 200 python3 benchmarks/device_check.py > "$OUT/device_check.log" 2>&1
 echo "device_check rc=$? after $(( $(date +%s) - T0 )) s" >> "$OUT/device_check.log"
+# which part of the schedule a jitted adam update pays for (cond, host callback): ~11 s on CPU
+timeout 150 python3 benchmarks/bench_kernel.py --callback-cost --rounds 7 > "$OUT/parts.log" 2>&1
+echo "parts rc=$? after $(( $(date +%s) - T0 )) s" >> "$OUT/parts.log"
 export XLA_PYTHON_CLIENT_PREALLOCATE=false  # many processes share the device
 DEADLINE=$(( $(date +%s) + ${BUDGET:-300} ))
 export DEADLINE

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+import ml_dtypes
 import mpmath
 import numpy as np
 
@@ -44,7 +45,7 @@ def ulp_error(got, exact: mpmath.mpf, dtype) -> float:
     spacing scaled up, i.e. in absolute terms: the result is |got - exact| / tiny.
     """
     dtype = np.dtype(dtype)
-    info = np.finfo(dtype)
+    info = ml_dtypes.finfo(dtype)  # np.finfo(bfloat16) raises with numpy 2.5 + ml_dtypes 0.6
     got_m = mpmath.mpf(float(got)) if np.isfinite(float(got)) else float(got)
     ex_f = float(exact) if abs(exact) < 1e308 else math.copysign(math.inf, exact)
     with np.errstate(over="ignore"):
