@@ -48,8 +48,8 @@ The argument, step by step (``u`` = one float32 ulp relative, 2^-24)
    no multiplication by a subnormal power of two. Exponent field >= 255 gives inf
    (exactly the values whose correctly rounded float32 overflows, since ``F`` was
    rounded first: ``F`` rounding up to 1.0 with ``n = 128`` is ``2^128``). Field <= 0
-   (results below 2^-126) gives 0: subnormal results are flushed to zero (XLA flushes
-   them on CPU and GPU anyway), except that a result whose correctly rounded value with
+   (results below 2^-126) gives 0: subnormal results are flushed to zero, from the bits,
+   so on every backend (XLA's arithmetic flushes them on CPU, not on GPU), except that a result whose correctly rounded value with
    gradual underflow is the smallest normal ``2^-126`` gives ``2^-126``; with ``F`` in
    ``[0.9946, 1)`` and ``n = -126`` that is ``exact >= (1 - 2^-24) 2^-126``, decided from
    ``F`` and its exact rounding error.
@@ -70,7 +70,8 @@ remainder ``r^8/8! < 2^-75.4`` and its plain float64 sum ~2^-75.8: the error bef
 final rounding is below 2^-74.6 relative (``_evaluate._fast_bound64`` takes 2^-72).
 
 Subnormal inputs never matter: every quantity here is either exact or, when it is tiny
-enough to be flushed (below 2^-126), contributes less than 2^-120 to a result near 1.
+enough to be flushed (below 2^-126), contributes less than 2^-120 to a result near 1,
+whether the backend flushes it (XLA:CPU) or not (XLA:GPU).
 """
 
 from __future__ import annotations

@@ -378,8 +378,9 @@ def _pow2(k: jax.Array) -> jax.Array:
 
 def _scaled(x: jax.Array, k: jax.Array) -> jax.Array:
     """``x 2^k`` for a float32 ``x`` with ``|x 2^k| < 2^24``, from ``x``'s bits: exact when
-    the result is a normal float32, else 0. A subnormal ``x`` counts too (XLA on CPU and GPU
-    flushes subnormal operands of arithmetic to 0; a bit field is not arithmetic)."""
+    the result is a normal float32; a subnormal product is 0 on CPU (XLA:CPU flushes it)
+    and kept on GPU, a difference below 2^-126 that the callers' bounds cover. A subnormal ``x`` counts too
+    (XLA:CPU's arithmetic would flush it as an operand; a bit field is the same everywhere)."""
     f32, i32 = jnp.float32, jnp.int32
     b = jax.lax.bitcast_convert_type(x, i32)
     field = (b >> 23) & 0xFF

@@ -67,8 +67,8 @@ def _f32_pieces(hi: Any, mid: Any, lo: Any) -> tuple[jax.Array, jax.Array, jax.A
 
 
 def _neg_if(x: jax.Array, neg: jax.Array) -> jax.Array:
-    """``-x`` where ``neg``, by the sign bit (exact for subnormals, which XLA's arithmetic
-    flushes)."""
+    """``-x`` where ``neg``, by the sign bit (exact for subnormals, which XLA:CPU's
+    arithmetic flushes)."""
     b = jax.lax.bitcast_convert_type(x, jnp.int32)
     flip = jnp.where(neg, jnp.int32(-(2**31)), jnp.int32(0))
     return jax.lax.bitcast_convert_type(b ^ flip, _F32)

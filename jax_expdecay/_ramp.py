@@ -17,7 +17,8 @@ The argument, step by step
    the result is shifted back the same way at the end. The caller guarantees (the
    factory refuses anything else) that every nonzero endpoint is in ``[2^-100, 2^100]``,
    so with ``s >= 1``: ``v >= M / w >= M 2^-24 >= 2^-124``, a normal float, and nothing
-   is ever subnormal (XLA flushes subnormals on CPU and GPU).
+   is ever subnormal (XLA:CPU flushes subnormals, XLA:GPU does not: neither matters here;
+   a traced endpoint below 2^-126 is made 0 first, ``_warmup``).
 1. Clamp. Let ``m`` be the smaller endpoint, scaled. If ``0 < m < 2^-79`` (float32;
    ``2^-109`` for float64), it is replaced by ``2^-79`` (``2^-109``). This changes no
    result: say ``b = M``; then ``v = b s / w + a (w - s) / w`` and the second term is in

@@ -21,6 +21,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from ._config import ExponentialDecayConfig, _as_number, _describe, _is_tracer
+from ._exponent import flush_subnormal
 from ._numbers import _check_dict_keys, _eager_transform
 from ._ramp import MAX_VALUE, MAX_WARMUP, MIN_NONZERO, ramp
 from ._schedule import ExponentialDecay
@@ -226,15 +227,16 @@ class WarmupExponentialDecay:
                 f"the decay part returns {decay.dtype}, the warmup ramp {fdt}: "
                 "peak_value must be a Python float or a float64 array"
             )
-        a = jnp.asarray(self.init_value).astype(fdt)
-        b = jnp.asarray(self.peak_value).astype(fdt)
+        # a traced endpoint below the smallest normal is 0 on every backend (XLA:CPU's
+        # arithmetic flushes it, XLA:GPU's does not; see _exponent.flush_subnormal)
+        a = flush_subnormal(jnp.asarray(self.init_value).astype(fdt))
+        b = flush_subnormal(jnp.asarray(self.peak_value).astype(fdt))
         s = jnp.where(in_ramp, step, udt.type(1))
         ramp_v = ramp(a, b, jnp.maximum(s, udt.type(1)), jnp.maximum(w, udt.type(2)))
         out = jnp.where(in_ramp, jnp.where(step == 0, a, ramp_v), decay)
         # invalid traced hyperparameters (checked at construction when concrete): NaN
         bad = (w_raw < 0) | (w_raw > MAX_WARMUP)
-        for v in (self.init_value, self.peak_value):
-            v = jnp.asarray(v).astype(fdt)
+        for v in (a, b):
             bad = bad | ~((v == 0) | ((v >= fdt.type(MIN_NONZERO)) & (v <= fdt.type(MAX_VALUE))))
         if nan is not None:
             bad = bad | nan

@@ -406,3 +406,19 @@ def test_every_ramp_step_of_five_configs_against_optax():
     assert 0.4 * total < optax_off < 0.65 * total, optax_off
     if optax.__version__ == "0.2.8" and jax.default_backend() == "cpu":
         assert optax_off == 8021  # on an H200 (jax 0.11.2): 8,162 (XLA:GPU's float32 ops)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_traced_subnormal_endpoints_are_zero_on_every_backend(sign):
+    """A traced init_value or peak_value below 2^-126 is 0 (of its sign): XLA:CPU's
+    arithmetic flushes it, XLA:GPU's does not (there it was NaN: neither 0 nor in range)."""
+    steps = np.asarray([0, 1, 5, 9, 10, 11, 50], np.int32)
+    tiny = np.float32(sign * 1e-40)
+    zero = np.float32(sign * 0.0)
+    ramp_of = jax.jit(lambda a: warmup_exponential_decay(a, 0.1, 10, 100, 0.5)(steps))
+    want = warmup_exponential_decay(zero, 0.1, 10, 100, 0.5)(steps)
+    assert np.asarray(ramp_of(tiny)).tobytes() == np.asarray(want).tobytes()
+    if sign > 0:
+        peak_of = jax.jit(lambda b: warmup_exponential_decay(0.0, b, 10, 100, 0.5)(steps))
+        want = warmup_exponential_decay(0.0, 0.0, 10, 100, 0.5)(steps)
+        assert np.asarray(peak_of(tiny)).tobytes() == np.asarray(want).tobytes()
