@@ -2,6 +2,7 @@
 # One session on a GPU/TPU machine, inside a fixed budget of device time:
 #   1. python benchmarks/device_check.py  (golden bits, kernel and train-step speed)   -> $OUT/device_check.log
 #      python benchmarks/bench_kernel.py --callback-cost (what an update pays for)     -> $OUT/parts.log
+#      FMA / division counts in the PTX of a traced-config gradient                    -> $OUT/ptx.txt
 #   2. bench_exhaustive.py slices of 2^29 steps, PEXH at a time, Keras example first   -> $OUT/exhaustive.log
 #   3. the test suite with PNT xdist workers, side by side with 2                      -> $OUT/pytest.log
 # Steps 2 and 3 stop at BUDGET seconds after step 1 (a slice not started is listed as such).
@@ -25,6 +26,20 @@ echo "device_check rc=$? after $(( $(date +%s) - T0 )) s" >> "$OUT/device_check.
 # which part of the schedule a jitted adam update pays for (cond, host callback): ~11 s on CPU
 timeout 150 python3 benchmarks/bench_kernel.py --callback-cost --rounds 7 > "$OUT/parts.log" 2>&1
 echo "parts rc=$? after $(( $(date +%s) - T0 )) s" >> "$OUT/parts.log"
+# Why first derivatives differ from CPU's by 1-3 ulp on an H200 (values do not): does the
+# device's code for a traced-config gradient hold FMAs or approximate divisions?
+rm -rf /tmp/xdump
+XLA_FLAGS="--xla_dump_to=/tmp/xdump" timeout 100 python3 -c "
+import jax, numpy as np
+from jax_expdecay import exponential_decay
+f = lambda i, r, s: exponential_decay(i, 1, r)(s)
+g = jax.jit(jax.grad(f, argnums=(0, 1, 2)))
+print([hex(int(np.asarray(x).view(np.uint32))) for x in g(np.float32(0.001), np.float32(0.96), np.float32(1.0))])
+" > "$OUT/ptx.txt" 2>&1
+for f in /tmp/xdump/*.ptx; do
+  [ -e "$f" ] || continue
+  echo "$(basename "$f"): fma.rn.f32 $(grep -c 'fma.rn.f32' "$f"), div.rn.f32 $(grep -c 'div.rn.f32' "$f"), div.approx/full $(grep -c -E 'div\.(approx|full)' "$f"), rcp.approx $(grep -c 'rcp.approx' "$f"), mul.f32 without .rn $(grep -c -E 'mul\.f32' "$f")"
+done >> "$OUT/ptx.txt"
 export XLA_PYTHON_CLIENT_PREALLOCATE=false  # many processes share the device
 DEADLINE=$(( $(date +%s) + ${BUDGET:-300} ))
 export DEADLINE
