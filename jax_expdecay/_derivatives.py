@@ -61,6 +61,20 @@ def _times(k: jax.Array, tan: Any) -> jax.Array:
     return jnp.where(inf, jax.lax.optimization_barrier(tan * huge) * big, finite_k * tan)
 
 
+def _div(a: Any, b: Any) -> jax.Array:
+    """``a / b``, correctly rounded whatever the batch: XLA's algebraic simplifier turns a
+    division by a broadcast scalar into a multiplication by its reciprocal (under
+    ``vmap`` over steps, or with array steps and scalar hyperparameters), which is not
+    correctly rounded: ``U / rate`` for 8 copies of ``U = fl(0.001 * 0.96)`` gave
+    0x3a831270, one copy the correct 0x3a83126f, so a derivative depended on the batch
+    it was computed in. The divisor is given ``a``'s batch (a ``where`` with equal
+    branches, which is ``b`` in value and derivatives) behind a barrier the simplifier
+    cannot see through."""
+    a, b = jnp.asarray(a), jnp.asarray(b)
+    full = jax.lax.optimization_barrier(jnp.where(a == a, b, b))
+    return a / full
+
+
 @jax.custom_jvp
 def _log_rate_per_step(k: Any, rate: Any, d: Any) -> Any:
     """``ln(rate) / d`` from the constant ``K`` (continuous: ``64 log2(rate) / d``), with
@@ -75,7 +89,7 @@ def _log_rate_per_step_jvp(primals, tangents):
     _, rate_t, d_t = tangents
     v = _log_rate_per_step(k, rate, d)
     safe = jnp.where(rate == 0, jnp.ones_like(rate), rate)
-    return v, rate_t / (safe * d) - v * d_t / d
+    return v, _div(rate_t, safe * d) - _div(v * d_t, d)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
@@ -195,11 +209,11 @@ def _schedule_value_jvp(p, staircase, out_dtype, static, primals, tangents):
         s_w = step.astype(w)  # an integer step is a constant here (p still moves with d)
         tb_w = jnp.asarray(hyper.transition_begin).astype(w)
         d_w = jnp.asarray(hyper.decay_steps).astype(w)
-        smooth = (s_w - tb_w) / d_w
+        smooth = _div(s_w - tb_w, d_w)
         moving = decayed if st.posinf is None else decayed & ~st.posinf
         p_w = jnp.where(moving, p_w + (smooth - jax.lax.stop_gradient(smooth)), p_w)
     safe_rate = jnp.where(rate_w == 0, jnp.ones((), w), rate_w)
-    d_rate = jnp.where(decayed, p_w * (u_val / safe_rate), fz)  # no overflow of p * U
+    d_rate = jnp.where(decayed, p_w * _div(u_val, safe_rate), fz)  # no overflow of p * U
     init_w = jnp.asarray(hyper.init).astype(w)
     # rate 0: the one-sided limit, with its own derivatives; fed p = 1 where the rate is
     # not 0, so that the branch not taken is finite (reverse mode multiplies it by 0)
